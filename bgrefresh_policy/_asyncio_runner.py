@@ -1,0 +1,134 @@
+"""The policy's refresh tasks on one asyncio event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Hashable
+from typing import Any
+
+from ._flight import Fetch, Finish, Flight, RefreshCancelled, Verdict
+
+__all__ = ["AsyncioRunner"]
+
+
+class AsyncioRunner:
+    """Owns every refresh task the policy starts on one event loop.
+
+    Used only from that loop's thread, so its dicts and sets need no lock.
+
+    :param loop: the running event loop.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.lock = asyncio.Lock()
+        # Refreshes requests can join, by flight key; a flight leaves when it ends.
+        self.flights: dict[Hashable, Flight] = {}
+        # Strong references: the loop keeps only weak ones to tasks.
+        self._tasks: set[asyncio.Task[Verdict]] = set()
+
+    def is_dead(self) -> bool:
+        return self.loop.is_closed()
+
+    def start(self, flight_key: Hashable, fetch: Fetch, finish: Finish, *, timeout: float | None) -> Flight:
+        """Start a refresh task and make it joinable under ``flight_key``.
+
+        :param flight_key: what requests that may share this refresh look it up by.
+        :param fetch: asks the credential.
+        :param finish: records the outcome and returns the verdict.
+        :keyword timeout: seconds after which the refresh is cancelled and fails, or None.
+        :return: the flight.
+        :rtype: Flight
+        """
+        flight = Flight()
+        # Waiters wait on this future, which only _settle resolves: a CancelledError they see
+        # is then always their own, never the refresh's.
+        flight.done = self.loop.create_future()
+        task = self.loop.create_task(self._run(flight_key, flight, fetch, finish, timeout))
+        flight.handle = task
+        self.flights[flight_key] = flight
+        self._tasks.add(task)
+        task.add_done_callback(lambda done: self._settle(flight_key, flight, finish, done))
+        return flight
+
+    def _settle(self, flight_key: Hashable, flight: Flight, finish: Finish, task: asyncio.Task[Verdict]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled() and not flight.done.done():
+            # Cancelled before its first step, so _run never ran to record the outcome.
+            self._forget(flight_key, flight)
+            flight.verdict = finish(None, RefreshCancelled())
+        if not flight.done.done():
+            flight.done.set_result(flight.verdict)
+
+    async def _run(
+        self, flight_key: Hashable, flight: Flight, fetch: Fetch, finish: Finish, limit: float | None
+    ) -> Verdict:
+        timer = None
+        if limit is not None:
+            timer = self.loop.call_later(limit, self._time_out, flight)
+        result: Any = None
+        error: BaseException | None = RefreshCancelled()
+        try:
+            result = await fetch()
+            error = None
+        except asyncio.CancelledError:
+            # Swallowed on purpose: the waiters get a verdict instead, and whoever cancelled
+            # (close(), or the loop shutting down) awaits this task and expects it to end.
+            if flight.timed_out:
+                error = TimeoutError(f"token refresh did not finish within refresh_timeout={limit}s")
+        except Exception as exc:  # noqa: BLE001 - any credential error is the refresh's outcome
+            error = exc
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self._forget(flight_key, flight)
+            flight.verdict = finish(result, error)
+            flight.done.set_result(flight.verdict)
+        return flight.verdict
+
+    def _forget(self, flight_key: Hashable, flight: Flight) -> None:
+        if self.flights.get(flight_key) is flight:
+            del self.flights[flight_key]
+
+    @staticmethod
+    def _time_out(flight: Flight) -> None:
+        flight.timed_out = True
+        flight.handle.cancel()
+
+    async def started(self, flight: Flight) -> None:
+        """Return once the refresh has run up to its first suspension.
+
+        The task's first step was queued before this coroutine yields, so it runs first:
+        the credential call has begun, and one that answers from its cache has finished.
+
+        :param flight: the flight just started.
+        """
+        await asyncio.sleep(0)
+
+    async def wait(self, flight: Flight) -> Verdict:
+        """Wait for the refresh; cancelling the waiter leaves the refresh running.
+
+        :param flight: the flight.
+        :return: its verdict.
+        :rtype: Verdict
+        """
+        done: asyncio.Future[Verdict] = flight.done
+        return await asyncio.shield(done)
+
+    async def aclose(self) -> None:
+        """Cancel every refresh task and wait for all of them to end."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def cancel_threadsafe(self) -> None:
+        """Ask the loop, possibly running in another thread, to cancel every refresh task."""
+        if not self.loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # closed between the check and the call
+                self.loop.call_soon_threadsafe(self._cancel_all)
+
+    def _cancel_all(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()

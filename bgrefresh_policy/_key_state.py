@@ -1,0 +1,154 @@
+"""Per-key refresh bookkeeping: the cached token, its generation and the back-off.
+
+Pure state transitions with the time passed in. The policy serialises every call
+with its state lock; nothing here locks, sleeps or awaits.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from ._decision import Action, CachedToken, decide
+from ._options import RefreshOptions
+
+__all__ = ["Completion", "KeyState", "TokenKey"]
+
+
+class TokenKey(NamedTuple):
+    """Which token a request needs: the scopes (sorted, so order does not matter) and the tenant."""
+
+    scopes: tuple[str, ...]
+    tenant_id: str | None
+
+    @classmethod
+    def of(cls, scopes: Sequence[str], tenant_id: str | None = None) -> TokenKey:
+        return cls(tuple(sorted(scopes)), tenant_id)
+
+
+class Completion(enum.Enum):
+    """What became of a finished refresh."""
+
+    STORED = "stored"
+    """The result is now the key's token."""
+    NOT_NEWER = "not_newer"
+    """The credential answered with a token that does not expire later (its own cache): back off."""
+    FAILED = "failed"
+    """The credential raised, or the refresh timed out: back off."""
+    STALE = "stale"
+    """The key was invalidated (401, claims challenge, explicit token) after the refresh began:
+    its result must not be used."""
+
+
+class KeyState:
+    """Everything the policy remembers about one token key."""
+
+    __slots__ = ("background_since", "current", "generation", "retry_not_before")
+
+    def __init__(self) -> None:
+        self.current: CachedToken | None = None
+        # Bumped by every invalidation and explicit store; a refresh remembers the
+        # generation it began in and may write back only if it is still current.
+        self.generation = 0
+        self.retry_not_before = float("-inf")
+        # Unix time the running background refresh began, or None.
+        self.background_since: float | None = None
+
+    def decide(self, now: float, options: RefreshOptions, *, background_allowed: bool) -> Action:
+        """Apply :func:`decide` to this key.
+
+        :param float now: Unix time.
+        :param options: the policy's options.
+        :keyword bool background_allowed: a background refresh may start.
+        :return: the action.
+        :rtype: Action
+        """
+        return decide(
+            self.current,
+            now,
+            min_validity=options.min_validity,
+            retry_not_before=self.retry_not_before,
+            background_busy=self._background_busy(now, options),
+            background_allowed=background_allowed,
+        )
+
+    def _background_busy(self, now: float, options: RefreshOptions) -> bool:
+        # A background refresh is cancelled at refresh_timeout, which also clears the mark.
+        # The mark is ignored after twice that, so a refresh whose event loop vanished
+        # without cancelling its tasks cannot stop background refreshes for good.
+        since = self.background_since
+        return since is not None and now - since < 2 * options.refresh_timeout
+
+    def begin_background(self, now: float) -> int:
+        """Mark a background refresh as running.
+
+        :param float now: Unix time.
+        :return: the generation the refresh belongs to.
+        :rtype: int
+        """
+        self.background_since = now
+        return self.generation
+
+    def end_background(self) -> None:
+        """Clear the running mark (whatever became of the refresh)."""
+        self.background_since = None
+
+    def complete(
+        self,
+        generation: int,
+        token: CachedToken | None,
+        now: float,
+        *,
+        retry_delay: float,
+        explicit: bool = False,
+    ) -> Completion:
+        """Record the end of a refresh that began in ``generation``.
+
+        :param int generation: the generation the refresh began in.
+        :param token: the new token, or None when the refresh failed.
+        :param float now: Unix time.
+        :keyword float retry_delay: the back-off after a failed or fruitless attempt.
+        :keyword bool explicit: the caller asked for this token (``authorize_request``); it
+            replaces the cached one even if it expires sooner, and makes refreshes begun
+            earlier stale.
+        :return: what became of it.
+        :rtype: Completion
+        """
+        if generation != self.generation:
+            return Completion.STALE
+        if token is None:
+            self.retry_not_before = now + retry_delay
+            return Completion.FAILED
+        if explicit:
+            self.store_explicit(token)
+            return Completion.STORED
+        if self.current is None or token.expires_on > self.current.expires_on:
+            self.current = token
+            self.retry_not_before = float("-inf")
+            return Completion.STORED
+        self.retry_not_before = now + retry_delay
+        return Completion.NOT_NEWER
+
+    def store_explicit(self, token: CachedToken | None) -> None:
+        """Replace the cached token (or drop it, with None); refreshes begun earlier become stale.
+
+        :param token: the new token, or None.
+        """
+        self.current = token
+        self.generation += 1
+        self.retry_not_before = float("-inf")
+
+    def invalidate(self, serial: int | None = None) -> bool:
+        """Drop the cached token after a 401 or a claims challenge.
+
+        :param serial: the serial of the token the rejected request carried; None drops
+            whatever is cached. A 401 for a token already replaced leaves the new one alone,
+            so a burst of 401s for one revoked token causes one refresh, not one each.
+        :return: whether anything was invalidated.
+        :rtype: bool
+        """
+        if serial is not None and (self.current is None or self.current.serial != serial):
+            return False
+        self.store_explicit(None)
+        return True

@@ -1,0 +1,396 @@
+"""AsyncBackgroundRefreshTokenPolicy: azure-core's async bearer policy, refreshing in the background."""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Hashable
+from types import TracebackType
+from typing import Any
+
+from azure.core.credentials import AccessToken, AccessTokenInfo
+from azure.core.credentials_async import AsyncTokenProvider
+from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import AsyncBearerTokenCredentialPolicy
+from azure.core.pipeline.policies._authentication_async import AsyncHTTPResponseType, HTTPRequestType
+
+from ._compat import enforce_https
+from ._decision import MAX_REFRESH_JITTER, Action, CachedToken
+from ._flight import RETRY, Flight, RefreshCancelled, Verdict
+from ._key_state import Completion, KeyState, TokenKey
+from ._options import RefreshOptions, check_credential, check_scopes
+from ._runners import Runner, RunnerRegistry
+from ._token_check import checked_token
+
+__all__ = ["AsyncBackgroundRefreshTokenPolicy"]
+
+_LOGGER = logging.getLogger(__name__)
+
+TokenLike = AccessToken | AccessTokenInfo
+
+# Which token the current send() attached: (id(policy), key, serial). azure-core's send()
+# answers a 401 with ``self._token = None``; the setter reads this to drop that token only
+# if it is still the cached one, and only for the key it was attached for.
+_ATTACHED: contextvars.ContextVar[tuple[int, TokenKey, int] | None] = contextvars.ContextVar(
+    "bgrefresh_policy_attached", default=None
+)
+
+
+def _draw_jitter() -> int:
+    return random.randint(0, MAX_REFRESH_JITTER)
+
+
+def _flight_key(key: TokenKey, generation: int, kwargs: dict[str, Any]) -> Hashable:
+    # Plain refreshes of one key and generation share a flight; an explicit request shares
+    # only with one asking with the same arguments (claims, tenant_id, ...).
+    if not kwargs:
+        return (key, generation)
+    try:
+        frozen = tuple(sorted(kwargs.items()))
+        hash(frozen)
+    except TypeError:
+        return object()  # unhashable arguments: never shared
+    return (key, generation, frozen)
+
+
+class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPRequestType, AsyncHTTPResponseType]):
+    """Adds a bearer token to requests, refreshing it in the background before it runs out.
+
+    A drop-in for :class:`~azure.core.pipeline.policies.AsyncBearerTokenCredentialPolicy`: once a
+    token is due for refresh (azure-core's rule) requests keep using it while one background
+    task asks the credential for a new one. Requests wait only when there is no usable token:
+    none yet, expired, or less than ``min_validity`` seconds left.
+
+    :param credential: any async credential (``get_token_info`` or ``get_token``); it is
+        never modified or wrapped.
+    :type credential: ~azure.core.credentials_async.AsyncTokenProvider
+    :param str scopes: the scopes requests need, e.g. ``"https://management.azure.com/.default"``.
+    :keyword bool enable_cae: request CAE-enabled tokens, as in azure-core. Defaults to False.
+    :keyword float min_validity: seconds; a request finding a due token with less than this
+        left waits for a new one. Defaults to 60.
+    :keyword float retry_delay: seconds; least time between background attempts for one
+        token after a failed attempt or one that gave no newer token. Defaults to 30.
+    :keyword float refresh_timeout: seconds; a background refresh running longer is cancelled
+        and counts as failed. Defaults to 30.
+    :raises ValueError: no scope, an empty scope, or a negative or non-finite option.
+    :raises TypeError: a scope that is not a str, an option of the wrong type, or a
+        credential with neither ``get_token_info`` nor ``get_token``.
+    """
+
+    def __init__(
+        self,
+        credential: AsyncTokenProvider,
+        *scopes: str,
+        enable_cae: bool = False,
+        min_validity: float = 60.0,
+        retry_delay: float = 30.0,
+        refresh_timeout: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
+        check_credential(credential)
+        check_scopes(scopes)
+        if not isinstance(enable_cae, bool):
+            raise TypeError(f"enable_cae must be a bool, not {type(enable_cae).__name__}")
+        self._options = RefreshOptions(
+            min_validity=min_validity, retry_delay=retry_delay, refresh_timeout=refresh_timeout
+        )
+        self._default_key = TokenKey.of(scopes)
+        self._closed = False
+        # Test seams: wall clock (Unix time, as token expiry is) and the per-token jitter.
+        self._clock: Callable[[], float] = time.time
+        self._draw_jitter: Callable[[], int] = _draw_jitter
+        self._init_runtime()
+        # Last, because the base class assigns self._token, which our setter handles.
+        super().__init__(credential, *scopes, enable_cae=enable_cae, **kwargs)
+
+    def _init_runtime(self) -> None:
+        # Protects _states and every KeyState in it, across threads that each run a loop.
+        # Held only for bookkeeping, never across an await.
+        self._state_lock = threading.Lock()
+        self._states: dict[TokenKey, KeyState] = {}
+        self._runners = RunnerRegistry()
+        self._serials = itertools.count(1)
+
+    # --- public ------------------------------------------------------------------------
+
+    async def on_request(self, request: PipelineRequest[HTTPRequestType]) -> None:
+        """Attach a bearer token for the policy's scopes, refreshing it if needed.
+
+        :param request: the pipeline request.
+        :type request: ~azure.core.pipeline.PipelineRequest
+        :raises ~azure.core.exceptions.ServiceRequestError: the URL is not https and
+            ``enforce_https`` was not turned off.
+        """
+        enforce_https(request)
+        key = self._default_key
+        state = self._states.get(key)
+        current = state.current if state is not None else None
+        # Hot path, no lock: a token that is not due is attached as is.
+        if current is None or current.is_due(self._clock()):
+            current = await self._token_for(key, self._scopes)
+        self._attach(request, key, current)
+
+    async def authorize_request(self, request: PipelineRequest[HTTPRequestType], *scopes: str, **kwargs: Any) -> None:
+        """Get a new token from the credential and attach it to ``request``.
+
+        As in azure-core, keyword arguments (``claims``, ``tenant_id``, ...) go to the
+        credential, and the token is cached: requests for the same scopes and tenant use it
+        from then on. It replaces the cached token even if it expires sooner.
+
+        :param request: the request.
+        :type request: ~azure.core.pipeline.PipelineRequest
+        :param str scopes: the scopes the token is for.
+        """
+        key = TokenKey.of(scopes, kwargs.get("tenant_id"))
+        self._attach(request, key, await self._refresh_explicit(key, scopes, kwargs))
+
+    async def send(
+        self, request: PipelineRequest[HTTPRequestType]
+    ) -> PipelineResponse[HTTPRequestType, AsyncHTTPResponseType]:
+        """Authorize ``request``, send it, and answer a 401 challenge, exactly as azure-core does.
+
+        :param request: the request.
+        :type request: ~azure.core.pipeline.PipelineRequest
+        :return: the response.
+        :rtype: ~azure.core.pipeline.PipelineResponse
+        """
+        reset = _ATTACHED.set(None)
+        try:
+            # mypy expands the constrained type variables and loses them through super().
+            return await super().send(request)  # type: ignore[arg-type,return-value]
+        finally:
+            _ATTACHED.reset(reset)
+
+    async def close(self) -> None:
+        """Cancel and await the refreshes running on this event loop; start none from now on.
+
+        Refreshes on other running loops are asked to cancel. Requests that need a token
+        after this wait for one inline. Safe to call more than once.
+        """
+        self._closed = True
+        await self._runners.aclose()
+
+    async def __aenter__(self) -> AsyncBackgroundRefreshTokenPolicy[HTTPRequestType, AsyncHTTPResponseType]:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # --- azure-core's private surface, kept working for subclasses ----------------------
+
+    @property
+    def _token(self) -> TokenLike | None:
+        """The cached token for the policy's own scopes, as azure-core's attribute holds it."""
+        state = self._states.get(self._default_key)
+        current = state.current if state is not None else None
+        return current.token if current is not None else None
+
+    @_token.setter
+    def _token(self, value: TokenLike | None) -> None:
+        if value is not None:
+            cached = self._cache(checked_token(value, "get_token_info"))
+            with self._state_lock:
+                self._state(self._default_key).store_explicit(cached)
+            return
+        attached = _ATTACHED.get()
+        if attached is not None and attached[0] == id(self):
+            # A 401 inside send(): drop the token that request carried, if still cached.
+            _, key, serial = attached
+            with self._state_lock:
+                dropped = self._state(key).invalidate(serial)
+            if dropped:
+                _LOGGER.debug("token for %s rejected with 401; dropped", key.scopes)
+            return
+        with self._state_lock:
+            self._state(self._default_key).invalidate()
+
+    @property
+    def _lock(self) -> Any:
+        """A lock of the running event loop (asyncio or trio), one per loop."""
+        return self._runners.current().lock
+
+    def _need_new_token(self) -> bool:
+        state = self._states.get(self._default_key)
+        current = state.current if state is not None else None
+        return current is None or current.is_due(self._clock())
+
+    async def _request_token(self, *scopes: str, **kwargs: Any) -> None:
+        """Get a token from the credential and cache it, as azure-core's method does.
+
+        :param str scopes: the scopes the token is for.
+        """
+        await self._refresh_explicit(TokenKey.of(scopes, kwargs.get("tenant_id")), scopes, kwargs)
+
+    # --- machinery ---------------------------------------------------------------------
+
+    def _state(self, key: TokenKey) -> KeyState:
+        # Caller holds _state_lock.
+        state = self._states.get(key)
+        if state is None:
+            state = self._states[key] = KeyState()
+        return state
+
+    def _cache(self, token: TokenLike) -> CachedToken:
+        return CachedToken(token, jitter=self._draw_jitter(), serial=next(self._serials))
+
+    def _attach(self, request: PipelineRequest[HTTPRequestType], key: TokenKey, cached: CachedToken) -> None:
+        request.http_request.headers["Authorization"] = "Bearer " + cached.token.token
+        _ATTACHED.set((id(self), key, cached.serial))
+
+    async def _token_for(self, key: TokenKey, scopes: tuple[str, ...]) -> CachedToken:
+        """The token a request for ``key`` attaches, after whatever refresh the rule asks for."""
+        while True:
+            now = self._clock()
+            with self._state_lock:
+                state = self._state(key)
+                action = state.decide(now, self._options, background_allowed=not self._closed)
+                current = state.current
+                generation = state.begin_background(now) if action is Action.BACKGROUND else state.generation
+            if action is Action.ATTACH:
+                assert current is not None  # decide() attaches only a valid token
+                return current
+            runner = self._runners.current()
+            if action is Action.BACKGROUND:
+                assert current is not None
+                _LOGGER.debug("token for %s is due; refreshing in the background", key.scopes)
+                flight = self._start(runner, key, scopes, {}, generation, background=True)
+                await runner.started(flight)
+                return current
+            flight = runner.flights.get(_flight_key(key, generation, {})) or self._start(
+                runner, key, scopes, {}, generation, background=False
+            )
+            verdict = await runner.wait(flight)
+            if verdict is RETRY:
+                continue
+            if verdict.token is not None:
+                return verdict.token
+            assert verdict.error is not None
+            still_valid = self._states[key].current
+            if still_valid is not None and still_valid.expires_on > self._clock():
+                _LOGGER.warning(
+                    "token refresh for %s failed (%s: %s); using the current token, valid for %.0f s more",
+                    key.scopes,
+                    type(verdict.error).__name__,
+                    verdict.error,
+                    still_valid.expires_on - self._clock(),
+                )
+                return still_valid
+            raise verdict.error
+
+    async def _refresh_explicit(self, key: TokenKey, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> CachedToken:
+        """Ask the credential (sharing a call with the same arguments already in flight) and cache the result."""
+        while True:
+            with self._state_lock:
+                generation = self._state(key).generation
+            runner = self._runners.current()
+            flight_key = ("explicit", _flight_key(key, generation, kwargs))
+            flight = runner.flights.get(flight_key) or self._start(
+                runner, key, scopes, kwargs, generation, background=False, explicit=True, flight_key=flight_key
+            )
+            verdict = await runner.wait(flight)
+            if verdict is RETRY:
+                continue
+            if verdict.error is not None:
+                raise verdict.error
+            assert verdict.token is not None
+            return verdict.token
+
+    def _start(
+        self,
+        runner: Runner,
+        key: TokenKey,
+        scopes: tuple[str, ...],
+        kwargs: dict[str, Any],
+        generation: int,
+        *,
+        background: bool,
+        explicit: bool = False,
+        flight_key: Hashable | None = None,
+    ) -> Flight:
+        method = "get_token_info" if hasattr(self._credential, "get_token_info") else "get_token"
+
+        async def fetch() -> TokenLike:
+            # A copy: azure-core's _get_token pops options out of the dict it is given.
+            return checked_token(await self._get_token(*scopes, **dict(kwargs)), method)
+
+        def finish(result: TokenLike | None, error: BaseException | None) -> Verdict:
+            return self._finish(key, generation, result, error, background=background, explicit=explicit)
+
+        flight: Flight = runner.start(
+            flight_key if flight_key is not None else _flight_key(key, generation, kwargs),
+            fetch,
+            finish,
+            timeout=self._options.refresh_timeout if background else None,
+        )
+        return flight
+
+    def _finish(
+        self,
+        key: TokenKey,
+        generation: int,
+        result: TokenLike | None,
+        error: BaseException | None,
+        *,
+        background: bool,
+        explicit: bool,
+    ) -> Verdict:
+        """Record how a refresh ended and tell its waiters what to do."""
+        now = self._clock()
+        cached = self._cache(result) if result is not None and error is None else None
+        with self._state_lock:
+            state = self._state(key)
+            if background:
+                state.end_background()
+            if isinstance(error, RefreshCancelled):
+                return RETRY
+            completion = state.complete(
+                generation, cached, now, retry_delay=self._options.retry_delay, explicit=explicit
+            )
+            current = state.current
+        if completion is Completion.STALE:
+            _LOGGER.debug("token for %s was invalidated during its refresh; result discarded", key.scopes)
+            return RETRY
+        if completion is Completion.FAILED:
+            assert error is not None
+            if background:
+                _LOGGER.warning(
+                    "background token refresh for %s failed (%s: %s); next attempt in %.0f s at the earliest",
+                    key.scopes,
+                    type(error).__name__,
+                    error,
+                    self._options.retry_delay,
+                )
+            return Verdict(None, error)
+        assert cached is not None
+        if completion is Completion.NOT_NEWER:
+            _LOGGER.debug(
+                "credential returned no newer token for %s; next attempt in %.0f s at the earliest",
+                key.scopes,
+                self._options.retry_delay,
+            )
+            if current is not None and current.expires_on > now:
+                return Verdict(current, None)
+        return Verdict(cached, None)
+
+    # --- pickling: locks, tasks and cached tokens stay behind ---------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for name in ("_state_lock", "_states", "_runners", "_serials"):
+            del state[name]
+        state["_lock_instance"] = None
+        state["next"] = None  # the links belong to the pipeline this copy is not part of
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_runtime()

@@ -1,0 +1,114 @@
+"""Finding the runner for the event loop the caller is on."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Hashable
+from typing import Any, Protocol
+
+import sniffio
+
+from ._asyncio_runner import AsyncioRunner
+from ._flight import Fetch, Finish, Flight, Verdict
+
+__all__ = ["Runner", "RunnerRegistry"]
+
+
+class Runner(Protocol):
+    """What the policy needs of an event loop: :class:`AsyncioRunner` or ``TrioRunner``."""
+
+    lock: Any
+    flights: dict[Hashable, Flight]
+
+    def is_dead(self) -> bool: ...
+
+    def start(self, flight_key: Hashable, fetch: Fetch, finish: Finish, *, timeout: float | None) -> Flight: ...
+
+    async def started(self, flight: Flight) -> None: ...
+
+    async def wait(self, flight: Flight) -> Verdict: ...
+
+    async def aclose(self) -> None: ...
+
+    def cancel_threadsafe(self) -> None: ...
+
+
+class RunnerRegistry:
+    """One runner per event loop (asyncio) or per ``trio.run``.
+
+    Locks, tasks and joinable refreshes are per loop, so a policy shared by sequential
+    ``asyncio.run`` calls, or by threads that each run a loop, never touches another
+    loop's objects.
+    """
+
+    def __init__(self) -> None:
+        # Protects _asyncio against threads that each run their own loop. Reads on the hot
+        # path go without it: a dict lookup is atomic, and only this thread's loop can add
+        # the entry it looks for.
+        self._lock = threading.Lock()
+        self._asyncio: dict[asyncio.AbstractEventLoop, AsyncioRunner] = {}
+        # trio.lowlevel.RunVar: per-run storage, dropped by trio when the run ends.
+        self._trio_var: Any = None
+
+    def current(self) -> Runner:
+        """The runner for the running loop, created on first use.
+
+        :return: the runner.
+        :raises RuntimeError: not called from asyncio or trio.
+        """
+        library = self._library()
+        if library == "trio":
+            created = self._trio_runner(create=True)
+            assert created is not None
+            return created
+        loop = asyncio.get_running_loop()
+        runner = self._asyncio.get(loop)
+        if runner is None:
+            with self._lock:
+                # Drop runners of closed loops so sequential asyncio.run calls do not pile up.
+                for dead in [lp for lp, rn in self._asyncio.items() if rn.is_dead()]:
+                    del self._asyncio[dead]
+                runner = self._asyncio.setdefault(loop, AsyncioRunner(loop))
+        return runner
+
+    @staticmethod
+    def _library() -> str:
+        try:
+            library = sniffio.current_async_library()
+        except sniffio.AsyncLibraryNotFoundError as exc:
+            raise RuntimeError("An asyncio or trio event loop is required.") from exc
+        if library not in ("asyncio", "trio"):
+            raise RuntimeError(f"bgrefresh_policy supports asyncio and trio, not {library}")
+        return library
+
+    def _trio_runner(self, *, create: bool) -> Runner | None:
+        import trio
+
+        from ._trio_runner import TrioRunner
+
+        with self._lock:
+            if self._trio_var is None:
+                self._trio_var = trio.lowlevel.RunVar(f"bgrefresh_policy.runner.{id(self)}")
+        runner: TrioRunner | None = self._trio_var.get(None)
+        if runner is None and create:
+            runner = TrioRunner()
+            self._trio_var.set(runner)
+        return runner
+
+    async def aclose(self) -> None:
+        """Cancel and await this loop's refreshes; ask other live loops to cancel theirs.
+
+        A task of another loop cannot be awaited from this one, and one of a closed loop
+        has nothing left to cancel.
+        """
+        library = self._library()
+        here: Runner | None
+        here = self._trio_runner(create=False) if library == "trio" else self._asyncio.get(asyncio.get_running_loop())
+        with self._lock:
+            others = [runner for runner in self._asyncio.values() if runner is not here]
+            self._asyncio = {loop: runner for loop, runner in self._asyncio.items() if not runner.is_dead()}
+        for runner in others:
+            runner.cancel_threadsafe()
+        if here is not None:
+            await here.aclose()

@@ -1,0 +1,103 @@
+"""The policy's refreshes under trio: one system task per refresh, owned by this runner."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable
+from typing import Any
+
+import trio
+
+from ._flight import Fetch, Finish, Flight, RefreshCancelled, Verdict
+
+__all__ = ["TrioRunner"]
+
+
+class TrioRunner:
+    """Owns every refresh the policy starts in one ``trio.run``.
+
+    System tasks are not tied to any request's cancel scope, which is what a shared refresh
+    needs; trio cancels them when the run ends, and :meth:`aclose` does so earlier. Used only
+    from the run's thread, so its dicts and sets need no lock.
+    """
+
+    def __init__(self) -> None:
+        self.lock = trio.Lock()
+        # Refreshes requests can join, by flight key; a flight leaves when it ends.
+        self.flights: dict[Hashable, Flight] = {}
+        # Flights not yet done; their handle is the cancel scope close() cancels.
+        self._running: set[Flight] = set()
+
+    def is_dead(self) -> bool:
+        return False
+
+    def start(self, flight_key: Hashable, fetch: Fetch, finish: Finish, *, timeout: float | None) -> Flight:
+        """Start a refresh as a system task and make it joinable under ``flight_key``.
+
+        :param flight_key: what requests that may share this refresh look it up by.
+        :param fetch: asks the credential.
+        :param finish: records the outcome and returns the verdict.
+        :keyword timeout: seconds after which the refresh is cancelled and fails, or None.
+        :return: the flight.
+        :rtype: Flight
+        """
+        flight = Flight()
+        flight.handle = trio.CancelScope()
+        flight.started = trio.Event()
+        flight.done = trio.Event()
+        self.flights[flight_key] = flight
+        self._running.add(flight)
+        trio.lowlevel.spawn_system_task(self._run, flight_key, flight, fetch, finish, timeout)
+        return flight
+
+    async def _run(
+        self, flight_key: Hashable, flight: Flight, fetch: Fetch, finish: Finish, limit: float | None
+    ) -> None:
+        result: Any = None
+        # Stays a cancellation if trio.Cancelled (close(), or the run ending) gets through.
+        error: BaseException | None = RefreshCancelled()
+        try:
+            with flight.handle:
+                with trio.move_on_after(math.inf if limit is None else limit) as deadline:
+                    flight.started.set()
+                    result = await fetch()
+                    error = None
+                if deadline.cancelled_caught:
+                    error = TimeoutError(f"token refresh did not finish within refresh_timeout={limit}s")
+        except Exception as exc:  # noqa: BLE001 - any credential error is the refresh's outcome;
+            # an exception escaping a system task would crash the whole trio run.
+            error = exc
+        finally:
+            if self.flights.get(flight_key) is flight:
+                del self.flights[flight_key]
+            self._running.discard(flight)
+            flight.verdict = finish(result, error)
+            flight.done.set()
+
+    async def started(self, flight: Flight) -> None:
+        """Return once the refresh has begun calling the credential.
+
+        :param flight: the flight just started.
+        """
+        await flight.started.wait()
+
+    async def wait(self, flight: Flight) -> Verdict:
+        """Wait for the refresh; cancelling the waiter leaves the refresh running.
+
+        :param flight: the flight.
+        :return: its verdict.
+        :rtype: Verdict
+        """
+        await flight.done.wait()
+        return flight.verdict
+
+    async def aclose(self) -> None:
+        """Cancel every refresh and wait for all of them to end."""
+        flights = list(self._running)
+        for flight in flights:
+            flight.handle.cancel()
+        for flight in flights:
+            await flight.done.wait()
+
+    def cancel_threadsafe(self) -> None:
+        """Nothing to do from outside the run: trio cancels system tasks when its run ends."""

@@ -1,0 +1,127 @@
+"""Semantic 2: a due token is attached while one background refresh runs; requests never wait."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from tests.support import FakeClock, ScriptedCredential, bearer, make_request
+
+
+async def prime(policy: Any, clock: FakeClock, *, age: float = 3400) -> None:
+    """Get token-1 (valid 3600 s), then let ``age`` seconds pass: by default it is due, 200 s left."""
+    await policy.on_request(make_request())
+    clock.advance(age)
+
+
+async def test_due_token_is_attached_while_the_refresh_runs(
+    policy: Any, credential: ScriptedCredential, clock: FakeClock
+) -> None:
+    await prime(policy, clock)
+    credential.gate = asyncio.Event()  # the token endpoint now hangs until released
+    request = make_request()
+    await asyncio.wait_for(policy.on_request(request), 1)  # returns although the credential is stuck
+    assert bearer(request) == "Bearer token-1"
+    assert len(credential.calls) == 2  # the refresh had begun before on_request returned
+    credential.gate.set()
+    await policy.close()
+
+
+async def test_refresh_started_eagerly_so_a_cache_answer_is_ready_for_the_next_request(
+    policy: Any, clock: FakeClock
+) -> None:
+    await prime(policy, clock)
+    first, second = make_request(), make_request()
+    await policy.on_request(first)
+    await policy.on_request(second)  # no sleep in between
+    assert bearer(first) == "Bearer token-1"
+    assert bearer(second) == "Bearer token-2"
+
+
+async def test_hundreds_of_concurrent_requests_one_credential_call_none_waiting(
+    policy: Any, credential: ScriptedCredential, clock: FakeClock
+) -> None:
+    await prime(policy, clock)
+    credential.gate = asyncio.Event()
+    requests = [make_request() for _ in range(500)]
+    await asyncio.wait_for(asyncio.gather(*(policy.on_request(r) for r in requests)), 1)
+    assert {bearer(r) for r in requests} == {"Bearer token-1"}
+    assert len(credential.calls) == 2
+    credential.gate.set()
+    await asyncio.sleep(0)
+    later = make_request()
+    await policy.on_request(later)
+    assert bearer(later) == "Bearer token-2"
+    assert len(credential.calls) == 2
+
+
+async def test_token_not_due_makes_no_credential_call(
+    policy: Any, credential: ScriptedCredential, clock: FakeClock
+) -> None:
+    await prime(policy, clock, age=3000)
+    for _ in range(50):
+        await policy.on_request(make_request())
+    assert len(credential.calls) == 1
+
+
+async def test_background_refresh_uses_refresh_on(
+    policy: Any, credential: ScriptedCredential, clock: FakeClock
+) -> None:
+    credential.refresh_in = 1800  # as Entra ID's refresh_in
+    await prime(policy, clock, age=1799)
+    await policy.on_request(make_request())
+    assert len(credential.calls) == 1
+    clock.advance(1)
+    await policy.on_request(make_request())
+    assert len(credential.calls) == 2
+
+
+async def test_cancelling_the_request_that_started_it_leaves_the_refresh_running(
+    policy: Any, credential: ScriptedCredential, clock: FakeClock
+) -> None:
+    await prime(policy, clock)
+    credential.gate = asyncio.Event()
+    await policy.on_request(make_request())  # starts the refresh
+    # Cancel every request that is still around; the refresh belongs to the policy.
+    starter = asyncio.ensure_future(policy.on_request(make_request()))
+    await asyncio.sleep(0)
+    starter.cancel()
+    credential.gate.set()
+    await asyncio.sleep(0.01)
+    assert credential.cancelled == 0
+    assert credential.finished == 2
+    request = make_request()
+    await policy.on_request(request)
+    assert bearer(request) == "Bearer token-2"
+
+
+async def test_background_refresh_does_not_inherit_the_request_deadline(
+    policy: Any, credential: ScriptedCredential, clock: FakeClock
+) -> None:
+    await prime(policy, clock)
+    credential.gate = asyncio.Event()
+
+    async def request_with_deadline() -> None:
+        await asyncio.wait_for(policy.on_request(make_request()), timeout=0.05)
+        await asyncio.sleep(1)  # the request's own work, cut short by its deadline
+
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(request_with_deadline(), timeout=0.05)
+    assert credential.cancelled == 0
+    credential.gate.set()
+    await asyncio.sleep(0.01)
+    assert credential.finished == 2
+
+
+async def test_background_result_expiring_sooner_does_not_replace(
+    policy: Any, credential: ScriptedCredential, clock: FakeClock
+) -> None:
+    await prime(policy, clock)
+    credential.fixed_expiry = clock.now + 100  # sooner than token-1's remaining 200 s
+    await policy.on_request(make_request())
+    await asyncio.sleep(0)
+    request = make_request()
+    await policy.on_request(request)
+    assert bearer(request) == "Bearer token-1"

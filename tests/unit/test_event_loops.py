@@ -1,0 +1,164 @@
+"""Semantic 9: one policy across sequential asyncio.run calls, threads with their own loops, and trio."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import pytest
+import trio
+
+from bgrefresh_policy import AsyncBackgroundRefreshTokenPolicy
+from tests.support import FakeClock, ScriptedCredential, bearer, make_request
+from tests.unit.conftest import SCOPE, make_policy
+
+
+def test_sequential_asyncio_runs_share_one_policy() -> None:
+    clock = FakeClock()
+    credential = ScriptedCredential(clock=clock)
+    policy = make_policy(credential, clock)
+
+    async def cycle() -> list[str]:
+        seen = []
+        for _ in range(3):
+            request = make_request()
+            await policy.on_request(request)
+            seen.append(bearer(request))
+            async with policy._lock:  # a lock of this loop
+                pass
+        return seen
+
+    async def due_then_background() -> None:
+        clock.advance(3400)
+        credential.gate = asyncio.Event()  # this loop's event: the refresh hangs until the loop ends
+        await policy.on_request(make_request())
+
+    assert asyncio.run(cycle()) == ["Bearer token-1"] * 3
+    asyncio.run(due_then_background())  # asyncio.run cancels the hung refresh as it closes its loop
+    credential.gate = None
+    assert asyncio.run(cycle())[-1] == "Bearer token-3"
+    assert len(policy._runners._asyncio) == 1  # runners of closed loops are dropped
+
+
+def test_threads_each_running_their_own_loop() -> None:
+    credential = ScriptedCredential(clock=time.time, lifetime=3600)
+    policy = AsyncBackgroundRefreshTokenPolicy(credential, SCOPE)
+    errors: list[BaseException] = []
+    tokens: list[str] = []
+    start = threading.Barrier(8)
+
+    async def burst() -> None:
+        requests = [make_request() for _ in range(50)]
+        await asyncio.gather(*(policy.on_request(r) for r in requests))
+        async with policy._lock:
+            tokens.extend(bearer(r) for r in requests)
+        await policy.close()
+
+    def worker() -> None:
+        start.wait()
+        try:
+            asyncio.run(burst())
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(tokens) == 400
+    assert len(credential.calls) <= 8  # at most one inline call per loop, none per request
+
+
+def test_trio_background_refresh() -> None:
+    clock = FakeClock()
+    credential = ScriptedCredential(clock=clock)
+    policy = make_policy(credential, clock)
+
+    async def main() -> None:
+        await policy.on_request(make_request())
+        clock.advance(3400)
+        credential.gate = trio.Event()
+        async with policy._lock:  # a trio lock
+            pass
+        request = make_request()
+        with trio.fail_after(1):
+            await policy.on_request(request)  # returns while the refresh hangs
+        assert bearer(request) == "Bearer token-1"
+        assert len(credential.calls) == 2
+        credential.gate.set()
+        await trio.sleep(0.01)
+        later = make_request()
+        await policy.on_request(later)
+        assert bearer(later) == "Bearer token-2"
+
+    trio.run(main)
+
+
+def test_trio_inline_refresh_survives_the_starter_being_cancelled() -> None:
+    clock = FakeClock()
+    credential = ScriptedCredential(clock=clock)
+    policy = make_policy(credential, clock)
+    results: list[str] = []
+
+    async def main() -> None:
+        credential.gate = trio.Event()
+        async with trio.open_nursery() as nursery:
+            with trio.CancelScope() as starter_scope:
+                nursery.start_soon(policy.on_request, make_request())
+                await trio.sleep(0.01)
+
+            async def other() -> None:
+                request = make_request()
+                await policy.on_request(request)
+                results.append(bearer(request))
+
+            nursery.start_soon(other)
+            await trio.sleep(0.01)
+            starter_scope.cancel()
+            nursery.cancel_scope.deadline = trio.current_time() + 1
+            credential.gate.set()
+        assert results == ["Bearer token-1"]
+        assert credential.cancelled == 0
+        assert len(credential.calls) == 1
+
+    trio.run(main)
+
+
+def test_trio_close_cancels_refreshes_and_timeouts_apply() -> None:
+    clock = FakeClock()
+    credential = ScriptedCredential(clock=clock)
+    policy = make_policy(credential, clock, refresh_timeout=0.05)
+
+    async def main() -> None:
+        await policy.on_request(make_request())
+        clock.advance(3400)
+        credential.gate = trio.Event()
+        await policy.on_request(make_request())
+        await trio.sleep(0.2)
+        assert credential.cancelled == 1  # timed out
+        clock.advance(30)
+        await policy.on_request(make_request())
+        await policy.close()
+        assert credential.cancelled == 2  # cancelled by close
+        await policy.close()
+
+    trio.run(main)
+
+
+async def test_lock_is_per_loop_and_usable() -> None:
+    policy: Any = AsyncBackgroundRefreshTokenPolicy(ScriptedCredential(clock=FakeClock()), SCOPE)
+    lock = policy._lock
+    assert isinstance(lock, asyncio.Lock)
+    assert policy._lock is lock
+    async with lock:
+        assert lock.locked()
+
+
+def test_lock_outside_an_event_loop_is_an_error() -> None:
+    policy: Any = AsyncBackgroundRefreshTokenPolicy(ScriptedCredential(clock=FakeClock()), SCOPE)
+    with pytest.raises(RuntimeError, match="event loop"):
+        policy._lock  # noqa: B018

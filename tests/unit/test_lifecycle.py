@@ -1,0 +1,134 @@
+"""Semantics 8 and 12: close, async with, and pickling."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import pickle
+from typing import Any
+
+from bgrefresh_policy import AsyncBackgroundRefreshTokenPolicy
+from tests.support import FakeClock, ScriptedCredential, bearer, make_request
+from tests.unit.conftest import SCOPE, make_policy
+
+
+async def due(policy: Any, clock: FakeClock) -> None:
+    await policy.on_request(make_request())
+    clock.advance(3400)
+
+
+def live_tasks() -> set[asyncio.Task[Any]]:
+    return {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
+
+
+async def test_close_cancels_and_awaits_the_running_refresh(
+    policy: Any, credential: ScriptedCredential, clock: FakeClock
+) -> None:
+    await due(policy, clock)
+    credential.gate = asyncio.Event()
+    before = live_tasks()
+    await policy.on_request(make_request())
+    assert len(live_tasks() - before) == 1
+    await policy.close()
+    assert credential.cancelled == 1
+    assert live_tasks() == before
+    await policy.close()  # idempotent
+
+
+async def test_after_close_a_due_token_is_refreshed_inline(
+    policy: Any, credential: ScriptedCredential, clock: FakeClock
+) -> None:
+    await due(policy, clock)
+    await policy.close()
+    before = live_tasks()
+    request = make_request()
+    await policy.on_request(request)
+    assert bearer(request) == "Bearer token-2"
+    assert live_tasks() == before
+
+
+async def test_async_with_closes(credential: ScriptedCredential, clock: FakeClock) -> None:
+    async with make_policy(credential, clock) as policy:
+        await due(policy, clock)
+        credential.gate = asyncio.Event()
+        await policy.on_request(make_request())
+    assert credential.cancelled == 1
+
+
+async def test_inline_waiters_survive_close_by_refreshing_again(
+    policy: Any, credential: ScriptedCredential, clock: FakeClock
+) -> None:
+    credential.gate = asyncio.Event()
+    waiter = asyncio.ensure_future(policy.on_request(make_request()))
+    while not credential.calls:  # noqa: ASYNC110 - the credential offers no event to wait on
+        await asyncio.sleep(0)
+    await policy.close()  # cancels the shared refresh; the waiting request starts its own
+    credential.gate.set()
+    await waiter
+    assert credential.cancelled == 1
+    assert len(credential.calls) == 2
+    await policy.close()
+
+
+async def test_refresh_cancelled_before_it_began_releases_its_waiters_and_its_mark(
+    policy: Any, credential: ScriptedCredential, clock: FakeClock
+) -> None:
+    await due(policy, clock)
+    waiter = asyncio.ensure_future(policy.on_request(make_request()))
+    runner = policy._runners.current()
+    while not runner.flights:  # noqa: ASYNC110 - the policy's internals offer no event to wait on
+        await asyncio.sleep(0)
+    await policy.close()  # the task is cancelled before its first step
+    await waiter
+    assert credential.cancelled == 0
+    assert policy._states[policy._default_key].background_since is None
+
+
+async def test_refresh_tasks_are_held_by_the_policy(
+    policy: Any, credential: ScriptedCredential, clock: FakeClock
+) -> None:
+    import gc
+
+    await due(policy, clock)
+    credential.gate = asyncio.Event()
+    await policy.on_request(make_request())
+    gc.collect()  # the loop holds tasks weakly; without the policy's reference this one would vanish
+    credential.gate.set()
+    await asyncio.sleep(0.01)
+    assert credential.finished == 2
+
+
+def test_pickle_and_copy_before_use() -> None:
+    policy = AsyncBackgroundRefreshTokenPolicy(ScriptedCredential(clock=FakeClock()), SCOPE, min_validity=10)
+    for restored in (pickle.loads(pickle.dumps(policy)), copy.deepcopy(policy), copy.copy(policy)):
+        restored_any: Any = restored
+        assert restored_any._options.min_validity == 10
+        request = make_request()
+        asyncio.run(restored.on_request(request))
+        assert bearer(request) == "Bearer token-1"
+
+
+def test_pickle_while_a_refresh_runs_carries_no_task_lock_or_token() -> None:
+    credential = ScriptedCredential(clock=FakeClock())
+    policy: Any = AsyncBackgroundRefreshTokenPolicy(credential, SCOPE)
+    policy._clock = credential.clock
+
+    async def main() -> bytes:
+        await policy.on_request(make_request())
+        async with policy._lock:  # a lock exists and is held
+            credential.fixed_expiry = credential.clock() + 200
+            await policy.authorize_request(make_request(), SCOPE)  # cached token is now due
+            credential.gate = asyncio.Event()
+            await policy.on_request(make_request())  # background refresh in flight
+            data = pickle.dumps(policy)
+        credential.gate.set()
+        await policy.close()
+        return data
+
+    data = asyncio.run(main())
+    assert b"token-" not in data
+    restored: Any = pickle.loads(data)
+    restored._credential.fixed_expiry = None
+    request = make_request()
+    asyncio.run(restored.on_request(request))
+    assert bearer(request) == "Bearer token-4"
