@@ -1,0 +1,3 @@
+from ._demo.cli import main
+
+raise SystemExit(main())
