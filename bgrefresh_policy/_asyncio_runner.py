@@ -116,6 +116,11 @@ class AsyncioRunner:
         done: asyncio.Future[Verdict] = flight.done
         return await asyncio.shield(done)
 
+    async def drain(self) -> None:
+        """Wait until no refresh task is running; the caller's cancellation leaves them running."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
     async def aclose(self) -> None:
         """Cancel every refresh task and wait for all of them to end."""
         tasks = list(self._tasks)

@@ -29,6 +29,8 @@ class Runner(Protocol):
 
     async def wait(self, flight: Flight) -> Verdict: ...
 
+    async def drain(self) -> None: ...
+
     async def aclose(self) -> None: ...
 
     def cancel_threadsafe(self) -> None: ...
@@ -96,15 +98,19 @@ class RunnerRegistry:
             self._trio_var.set(runner)
         return runner
 
+    def existing(self) -> Runner | None:
+        """The running loop's runner if it has one; never creates one."""
+        if self._library() == "trio":
+            return self._trio_runner(create=False)
+        return self._asyncio.get(asyncio.get_running_loop())
+
     async def aclose(self) -> None:
         """Cancel and await this loop's refreshes; ask other live loops to cancel theirs.
 
         A task of another loop cannot be awaited from this one, and one of a closed loop
         has nothing left to cancel.
         """
-        library = self._library()
-        here: Runner | None
-        here = self._trio_runner(create=False) if library == "trio" else self._asyncio.get(asyncio.get_running_loop())
+        here = self.existing()
         with self._lock:
             others = [runner for runner in self._asyncio.values() if runner is not here]
             self._asyncio = {loop: runner for loop, runner in self._asyncio.items() if not runner.is_dead()}

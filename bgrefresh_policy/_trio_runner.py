@@ -91,6 +91,11 @@ class TrioRunner:
         await flight.done.wait()
         return flight.verdict
 
+    async def drain(self) -> None:
+        """Wait until no refresh is running; the caller's cancellation leaves them running."""
+        while self._running:
+            await next(iter(self._running)).done.wait()
+
     async def aclose(self) -> None:
         """Cancel every refresh and wait for all of them to end."""
         flights = list(self._running)

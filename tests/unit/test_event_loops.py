@@ -162,3 +162,24 @@ def test_lock_outside_an_event_loop_is_an_error() -> None:
     policy: Any = AsyncBackgroundRefreshTokenPolicy(ScriptedCredential(clock=FakeClock()), SCOPE)
     with pytest.raises(RuntimeError, match="event loop"):
         policy._lock  # noqa: B018
+
+
+def test_trio_wait_for_refreshes() -> None:
+    clock = FakeClock()
+    credential = ScriptedCredential(clock=clock)
+    policy = make_policy(credential, clock)
+
+    async def main() -> None:
+        await policy.wait_for_refreshes()
+        await policy.on_request(make_request())
+        clock.advance(3400)
+        credential.gate = trio.Event()
+        await policy.on_request(make_request())
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(policy.wait_for_refreshes)
+            await trio.sleep(0.01)
+            assert credential.finished == 1
+            credential.gate.set()
+        assert credential.finished == 2
+
+    trio.run(main)

@@ -7,6 +7,8 @@ import copy
 import pickle
 from typing import Any
 
+import pytest
+
 from bgrefresh_policy import AsyncBackgroundRefreshTokenPolicy
 from tests.support import FakeClock, ScriptedCredential, bearer, make_request
 from tests.unit.conftest import SCOPE, make_policy
@@ -132,3 +134,33 @@ def test_pickle_while_a_refresh_runs_carries_no_task_lock_or_token() -> None:
     request = make_request()
     asyncio.run(restored.on_request(request))
     assert bearer(request) == "Bearer token-4"
+
+
+async def test_wait_for_refreshes_returns_once_the_background_refresh_landed(
+    policy: Any, credential: ScriptedCredential, clock: FakeClock
+) -> None:
+    await policy.wait_for_refreshes()  # nothing started yet: returns at once
+    await due(policy, clock)
+    credential.gate = asyncio.Event()
+    await policy.on_request(make_request())
+    waiting = asyncio.ensure_future(policy.wait_for_refreshes())
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    credential.gate.set()
+    await asyncio.wait_for(waiting, 1)
+    assert credential.finished == 2
+    assert policy._states[policy._default_key].current.token.token == "token-2"
+
+
+async def test_cancelling_wait_for_refreshes_leaves_the_refresh_running(
+    policy: Any, credential: ScriptedCredential, clock: FakeClock
+) -> None:
+    await due(policy, clock)
+    credential.gate = asyncio.Event()
+    await policy.on_request(make_request())
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(policy.wait_for_refreshes(), 0.01)
+    credential.gate.set()
+    await policy.wait_for_refreshes()
+    assert credential.cancelled == 0
+    assert credential.finished == 2
