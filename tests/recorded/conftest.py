@@ -56,7 +56,7 @@ async def target(tmp_path: Path) -> AsyncIterator[Target]:
         await emulator.start()
         try:
             yield Target(
-                emulator.url,
+                emulator.authority,
                 emulator.url,
                 TENANT_ID,
                 CLIENT_ID,
