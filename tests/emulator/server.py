@@ -15,7 +15,7 @@ __all__ = ["CLIENT_ID", "CLIENT_SECRET", "TENANT_ID", "Emulator"]
 
 TENANT_ID = "72f988bf-0000-4000-8000-00000000beef"
 CLIENT_ID = "0c0ffee0-0000-4000-8000-00000000cafe"
-CLIENT_SECRET = "emulator-client-secret-do-not-log"  # noqa: S105 - the value the secrets tests look for
+CLIENT_SECRET = "emulator-client-secret-do-not-log"  # the value the secrets checks look for
 
 
 class _Listener:
