@@ -25,8 +25,9 @@ class AsyncioRunner:
         self.lock = asyncio.Lock()
         # Refreshes requests can join, by flight key; a flight leaves when it ends.
         self.flights: dict[Hashable, Flight] = {}
-        # Strong references: the loop keeps only weak ones to tasks.
-        self._tasks: set[asyncio.Task[Verdict]] = set()
+        # Strong references (the loop keeps only weak ones), in start order, so that close()
+        # cancels in a reproducible order.
+        self._tasks: dict[asyncio.Task[Verdict], None] = {}
 
     def is_dead(self) -> bool:
         return self.loop.is_closed()
@@ -42,18 +43,20 @@ class AsyncioRunner:
         :rtype: Flight
         """
         flight = Flight()
-        # Waiters wait on this future, which only _settle resolves: a CancelledError they see
-        # is then always their own, never the refresh's.
+        # Waiters wait on this future, which only the refresh resolves: a CancelledError they
+        # see is then always their own, never the refresh's.
         flight.done = self.loop.create_future()
+        # Joinable before the task exists: under an eager task factory (Python 3.12+) a
+        # credential answering from its cache finishes inside create_task.
+        self.flights[flight_key] = flight
         task = self.loop.create_task(self._run(flight_key, flight, fetch, finish, timeout))
         flight.handle = task
-        self.flights[flight_key] = flight
-        self._tasks.add(task)
+        self._tasks[task] = None
         task.add_done_callback(lambda done: self._settle(flight_key, flight, finish, done))
         return flight
 
     def _settle(self, flight_key: Hashable, flight: Flight, finish: Finish, task: asyncio.Task[Verdict]) -> None:
-        self._tasks.discard(task)
+        self._tasks.pop(task, None)
         if task.cancelled() and not flight.done.done():
             # Cancelled before its first step, so _run never ran to record the outcome.
             self._forget(flight_key, flight)
@@ -119,7 +122,7 @@ class AsyncioRunner:
     async def drain(self) -> None:
         """Wait until no refresh task is running; the caller's cancellation leaves them running."""
         while self._tasks:
-            await asyncio.wait(set(self._tasks))
+            await asyncio.wait(list(self._tasks))
 
     async def aclose(self) -> None:
         """Cancel every refresh task and wait for all of them to end."""

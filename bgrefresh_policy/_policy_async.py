@@ -32,12 +32,30 @@ _LOGGER = logging.getLogger(__name__)
 
 TokenLike = AccessToken | AccessTokenInfo
 
-# Which token the current send() attached: (id(policy), key, serial). azure-core's send()
-# answers a 401 with ``self._token = None``; the setter reads this to drop that token only
-# if it is still the cached one, and only for the key it was attached for.
-_ATTACHED: contextvars.ContextVar[tuple[int, TokenKey, int] | None] = contextvars.ContextVar(
-    "bgrefresh_policy_attached", default=None
+
+class _SendScope:
+    """What one ``send()`` of one policy attached: the key and the serial of the token.
+
+    azure-core's ``send()`` answers a 401 with ``self._token = None``; the setter reads this to
+    drop that token only if it is still the cached one, and only for the key it was attached
+    for. Outside ``send()`` there is no scope, and ``_token = None`` drops the token as in azure-core.
+    """
+
+    __slots__ = ("key", "policy_id", "serial")
+
+    def __init__(self, policy_id: int) -> None:
+        self.policy_id = policy_id
+        self.key: TokenKey | None = None
+        self.serial: int | None = None
+
+
+_SEND_SCOPE: contextvars.ContextVar[_SendScope | None] = contextvars.ContextVar(
+    "bgrefresh_policy_send_scope", default=None
 )
+
+
+# Token serials, unique across policies so that no two cached tokens ever share one.
+_SERIALS = itertools.count(1)
 
 
 def _draw_jitter() -> int:
@@ -113,7 +131,6 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
         self._state_lock = threading.Lock()
         self._states: dict[TokenKey, KeyState] = {}
         self._runners = RunnerRegistry()
-        self._serials = itertools.count(1)
 
     # --- public ------------------------------------------------------------------------
 
@@ -158,12 +175,12 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
         :return: the response.
         :rtype: ~azure.core.pipeline.PipelineResponse
         """
-        reset = _ATTACHED.set(None)
+        reset = _SEND_SCOPE.set(_SendScope(id(self)))
         try:
             # mypy expands the constrained type variables and loses them through super().
             return await super().send(request)  # type: ignore[arg-type,return-value]
         finally:
-            _ATTACHED.reset(reset)
+            _SEND_SCOPE.reset(reset)
 
     async def wait_for_refreshes(self) -> None:
         """Wait until no refresh this policy started on the running event loop is in flight.
@@ -212,10 +229,10 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
             with self._state_lock:
                 self._state(self._default_key).store_explicit(cached)
             return
-        attached = _ATTACHED.get()
-        if attached is not None and attached[0] == id(self):
+        scope = _SEND_SCOPE.get()
+        if scope is not None and scope.policy_id == id(self) and scope.key is not None:
             # A 401 inside send(): drop the token that request carried, if still cached.
-            _, key, serial = attached
+            key, serial = scope.key, scope.serial
             with self._state_lock:
                 dropped = self._state(key).invalidate(serial)
             if dropped:
@@ -251,11 +268,13 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
         return state
 
     def _cache(self, token: TokenLike) -> CachedToken:
-        return CachedToken(token, jitter=self._draw_jitter(), serial=next(self._serials))
+        return CachedToken(token, jitter=self._draw_jitter(), serial=next(_SERIALS))
 
     def _attach(self, request: PipelineRequest[HTTPRequestType], key: TokenKey, cached: CachedToken) -> None:
         request.http_request.headers["Authorization"] = "Bearer " + cached.token.token
-        _ATTACHED.set((id(self), key, cached.serial))
+        scope = _SEND_SCOPE.get()
+        if scope is not None and scope.policy_id == id(self):
+            scope.key, scope.serial = key, cached.serial
 
     async def _token_for(self, key: TokenKey, scopes: tuple[str, ...]) -> CachedToken:
         """The token a request for ``key`` attaches, after whatever refresh the rule asks for."""
@@ -368,6 +387,10 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
             )
             current = state.current
         if completion is Completion.STALE:
+            if explicit and cached is not None:
+                # The caller asked for exactly this token (authorize_request): it gets it, as from
+                # azure-core, but it is not cached over what came since.
+                return Verdict(cached, None)
             _LOGGER.debug("token for %s was invalidated during its refresh; result discarded", key.scopes)
             return RETRY
         if completion is Completion.FAILED:
@@ -396,8 +419,9 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for name in ("_state_lock", "_states", "_runners", "_serials"):
+        for name in ("_state_lock", "_states", "_runners"):
             del state[name]
+        state["_closed"] = False  # a copy is a new policy; its owner closes it
         state["_lock_instance"] = None
         state["next"] = None  # the links belong to the pipeline this copy is not part of
         return state

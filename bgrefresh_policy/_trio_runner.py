@@ -25,8 +25,8 @@ class TrioRunner:
         self.lock = trio.Lock()
         # Refreshes requests can join, by flight key; a flight leaves when it ends.
         self.flights: dict[Hashable, Flight] = {}
-        # Flights not yet done; their handle is the cancel scope close() cancels.
-        self._running: set[Flight] = set()
+        # Flights not yet done, in start order; their handle is the cancel scope close() cancels.
+        self._running: dict[Flight, None] = {}
 
     def is_dead(self) -> bool:
         return False
@@ -46,7 +46,7 @@ class TrioRunner:
         flight.started = trio.Event()
         flight.done = trio.Event()
         self.flights[flight_key] = flight
-        self._running.add(flight)
+        self._running[flight] = None
         trio.lowlevel.spawn_system_task(self._run, flight_key, flight, fetch, finish, timeout)
         return flight
 
@@ -70,7 +70,7 @@ class TrioRunner:
         finally:
             if self.flights.get(flight_key) is flight:
                 del self.flights[flight_key]
-            self._running.discard(flight)
+            self._running.pop(flight, None)
             flight.verdict = finish(result, error)
             flight.done.set()
 

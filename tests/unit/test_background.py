@@ -83,13 +83,14 @@ async def test_cancelling_the_request_that_started_it_leaves_the_refresh_running
 ) -> None:
     await prime(policy, clock)
     credential.gate = asyncio.Event()
-    await policy.on_request(make_request())  # starts the refresh
-    # Cancel every request that is still around; the refresh belongs to the policy.
     starter = asyncio.ensure_future(policy.on_request(make_request()))
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # the starter has started the refresh and yields once in on_request
     starter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await starter
+    assert len(credential.calls) == 2  # the refresh began before the starter was cancelled
     credential.gate.set()
-    await asyncio.sleep(0.01)
+    await policy.wait_for_refreshes()
     assert credential.cancelled == 0
     assert credential.finished == 2
     request = make_request()
@@ -125,3 +126,18 @@ async def test_background_result_expiring_sooner_does_not_replace(
     request = make_request()
     await policy.on_request(request)
     assert bearer(request) == "Bearer token-1"
+
+
+@pytest.mark.skipif(not hasattr(asyncio, "eager_task_factory"), reason="eager tasks need Python 3.12+")
+async def test_refresh_that_finishes_inside_create_task_is_not_left_joinable(
+    policy: Any, credential: ScriptedCredential, clock: FakeClock
+) -> None:
+    asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined]
+    try:
+        await policy.on_request(make_request())  # the credential answers without suspending
+        clock.advance(3600)
+        request = make_request()
+        await policy.on_request(request)
+        assert bearer(request) == "Bearer token-2"
+    finally:
+        asyncio.get_running_loop().set_task_factory(None)

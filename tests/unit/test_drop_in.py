@@ -139,5 +139,11 @@ async def test_token_attribute_reads_and_writes_like_azure_core(policy: Any, clo
     request = make_request()
     await policy.on_request(request)
     assert bearer(request) == "Bearer token-2"
+    policy._token = AccessTokenInfo("manual", int(clock.now + 3600))
+    policy._token = None  # the request attached before does not make this conditional
+    assert policy._token is None
+    await policy.on_request(request)
+    clock.advance(3400)
+    assert policy._need_new_token()
     with pytest.raises(TypeError, match="expected an AccessTokenInfo"):
         policy._token = "a bare string"

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from azure.core.credentials import AccessTokenInfo
 
 from tests.support import FakeClock, ScriptedCredential, bearer, make_request
 from tests.unit.conftest import make_policy
@@ -122,3 +123,29 @@ async def test_failed_inline_refresh_with_a_still_valid_token_keeps_serving_it(
     clock.advance(30)
     await policy.on_request(make_request())
     assert len(credential.calls) == 3
+
+
+async def test_inline_refresh_has_no_timeout(clock: FakeClock, credential: ScriptedCredential) -> None:
+    """refresh_timeout bounds background refreshes only: a slow credential (say, interactive) still answers."""
+    policy = make_policy(credential, clock, refresh_timeout=0.05)
+    credential.gate = asyncio.Event()
+    waiter = asyncio.ensure_future(policy.on_request(make_request()))
+    await asyncio.sleep(0.2)
+    credential.gate.set()
+    await waiter
+    assert credential.cancelled == 0
+    assert credential.finished == 1
+
+
+async def test_result_made_stale_while_waiting_is_not_handed_to_waiters(
+    policy: Any, credential: ScriptedCredential, clock: FakeClock
+) -> None:
+    credential.gate = asyncio.Event()
+    request = make_request()
+    waiter = asyncio.ensure_future(policy.on_request(request))
+    while not credential.calls:  # noqa: ASYNC110 - the credential offers no event to wait on
+        await asyncio.sleep(0)
+    policy._token = AccessTokenInfo("set-explicitly", int(clock.now + 3600))  # supersedes the refresh
+    credential.gate.set()
+    await waiter
+    assert bearer(request) == "Bearer set-explicitly"

@@ -77,6 +77,48 @@ async def test_concurrent_identical_authorize_requests_share_a_call(
     assert credential.calls[0].options == {"claims": CLAIMS}
 
 
+async def test_different_claims_are_not_shared_and_do_not_retry_each_other(
+    policy: Any, credential: ScriptedCredential
+) -> None:
+    credential.gate = asyncio.Event()
+    requests = [make_request() for _ in range(8)]
+    pending = asyncio.gather(
+        *(policy.authorize_request(r, SCOPE, claims=f"claims-{i}") for i, r in enumerate(requests))
+    )
+    await asyncio.sleep(0)
+    credential.gate.set()
+    await pending
+    assert len(credential.calls) == 8  # one each: the explicit stores do not send the others round again
+    assert sorted(c.options["claims"] for c in credential.calls) == [f"claims-{i}" for i in range(8)]
+    assert {bearer(r) for r in requests} == {f"Bearer token-{i}" for i in range(1, 9)}
+
+
+async def test_authorize_request_never_joins_a_plain_refresh(policy: Any, credential: ScriptedCredential) -> None:
+    credential.gate = asyncio.Event()
+    waiting = asyncio.ensure_future(policy.on_request(make_request()))
+    await asyncio.sleep(0)
+    explicit = asyncio.ensure_future(policy.authorize_request(make_request(), SCOPE))
+    await asyncio.sleep(0)
+    credential.gate.set()
+    await asyncio.gather(waiting, explicit)
+    assert len(credential.calls) == 2
+
+
+async def test_a_401_inside_one_policys_send_leaves_another_policys_check_alone(
+    policy: Any, credential: ScriptedCredential, clock: FakeClock
+) -> None:
+    other: Any = type(policy)(credential, SCOPE)
+    await other.on_request(make_request())
+    assert other._token is not None
+
+    async def respond(request: Any) -> tuple[int, dict[str, str]]:
+        other._token = None  # inside policy's send(): the other policy has no scope here
+        return 200, {}
+
+    await send(AsyncPipeline(ScriptedTransport(respond), policies=[policy]))
+    assert other._token is None
+
+
 async def test_401_drops_the_token(policy: Any, credential: ScriptedCredential) -> None:
     async def respond(request: Any) -> tuple[int, dict[str, str]]:
         return (401, {}) if token_number(request.headers.get("Authorization")) == 1 else (200, {})

@@ -8,9 +8,10 @@ import pickle
 from typing import Any
 
 import pytest
+from azure.core.pipeline import AsyncPipeline
 
 from bgrefresh_policy import AsyncBackgroundRefreshTokenPolicy
-from tests.support import FakeClock, ScriptedCredential, bearer, make_request
+from tests.support import FakeClock, ScriptedCredential, ScriptedTransport, bearer, make_request
 from tests.unit.conftest import SCOPE, make_policy
 
 
@@ -72,16 +73,30 @@ async def test_inline_waiters_survive_close_by_refreshing_again(
     await policy.close()
 
 
-async def test_refresh_cancelled_before_it_began_releases_its_waiters_and_its_mark(
-    policy: Any, credential: ScriptedCredential, clock: FakeClock
+async def test_refresh_cancelled_before_it_began_releases_its_waiters(
+    policy: Any, credential: ScriptedCredential
 ) -> None:
-    await due(policy, clock)
-    waiter = asyncio.ensure_future(policy.on_request(make_request()))
+    waiter = asyncio.ensure_future(policy.on_request(make_request()))  # no token: it must wait
     runner = policy._runners.current()
     while not runner.flights:  # noqa: ASYNC110 - the policy's internals offer no event to wait on
         await asyncio.sleep(0)
-    await policy.close()  # the task is cancelled before its first step
-    await waiter
+    await policy.close()  # cancels the refresh before its first step
+    assert runner.flights == {}
+    await asyncio.wait_for(waiter, 1)  # the waiter refreshed again instead of hanging
+    assert len(credential.calls) == 1  # the cancelled refresh never reached the credential
+    assert runner._tasks == {}
+
+
+async def test_background_refresh_cancelled_before_it_began_clears_its_mark(
+    policy: Any, credential: ScriptedCredential, clock: FakeClock
+) -> None:
+    await due(policy, clock)
+    starter = asyncio.ensure_future(policy.on_request(make_request()))
+    runner = policy._runners.current()
+    while not runner.flights:  # noqa: ASYNC110 - the policy's internals offer no event to wait on
+        await asyncio.sleep(0)
+    await policy.close()
+    await starter
     assert credential.cancelled == 0
     assert policy._states[policy._default_key].background_since is None
 
@@ -98,6 +113,17 @@ async def test_refresh_tasks_are_held_by_the_policy(
     credential.gate.set()
     await asyncio.sleep(0.01)
     assert credential.finished == 2
+
+
+def test_copies_leave_the_pipeline_and_a_closed_state_behind() -> None:
+    policy: Any = AsyncBackgroundRefreshTokenPolicy(ScriptedCredential(clock=FakeClock()), SCOPE)
+    AsyncPipeline(ScriptedTransport(), policies=[policy])
+    assert policy.next is not None
+    asyncio.run(policy.close())
+    for restored in (pickle.loads(pickle.dumps(policy)), copy.deepcopy(policy)):
+        restored_any: Any = restored
+        assert restored_any.next is None
+        assert restored_any._closed is False  # a copy is a new policy: it refreshes in the background
 
 
 def test_pickle_and_copy_before_use() -> None:
