@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 import pytest
-from azure.core.credentials import AccessToken
+from azure.core.credentials import AccessToken, AccessTokenInfo
 
 from bgrefresh_policy import AsyncBackgroundRefreshTokenPolicy
 from tests.support import FakeClock, LegacyCredential, ScriptedCredential, make_request
@@ -92,11 +92,27 @@ class _Returns:
 
 @pytest.mark.parametrize(
     "value",
-    [None, "a-bare-token-string", {"token": "secret-in-dict", "expires_on": 1}, AccessToken("secret", "soon")],  # type: ignore[arg-type]
+    [
+        None,
+        "a-bare-token-string",
+        {"token": "secret-in-dict", "expires_on": 1},
+        AccessToken("secret", "soon"),  # type: ignore[arg-type]
+        AccessToken(b"secret", 1),  # type: ignore[arg-type]
+        AccessToken("secret", True),
+        AccessTokenInfo("secret", 1, refresh_on="soon"),  # type: ignore[arg-type]
+        AccessTokenInfo("secret", 1, refresh_on=True),
+    ],
 )
 def test_credential_returning_a_non_token_gets_a_clear_error(value: Any) -> None:
     policy: Any = AsyncBackgroundRefreshTokenPolicy(_Returns(value), SCOPE)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"credential\.get_token_info returned \w+; expected") as caught:
+    with pytest.raises(TypeError, match=r"credential\.get_token_info returned (\w+; expected|a token whose)") as caught:
         asyncio.run(policy.on_request(make_request()))
     assert "secret" not in str(caught.value)
     assert "a-bare-token-string" not in str(caught.value)
+
+
+def test_jitter_is_drawn_per_token_within_azure_cores_range() -> None:
+    policy: Any = AsyncBackgroundRefreshTokenPolicy(credential(), SCOPE)
+    jitters = {policy._cache(AccessToken("t", 1)).jitter for _ in range(200)}
+    assert jitters <= set(range(61))
+    assert len(jitters) > 1

@@ -44,8 +44,10 @@ class TestIsDue:
         assert not cached(3600, refresh_in=-30, jitter=45).is_due(NOW)
         assert cached(3600, refresh_in=-30, jitter=30).is_due(NOW)
 
-    def test_jitter_never_pushes_refresh_past_expiry(self) -> None:
-        assert cached(10, refresh_in=-5, jitter=60).is_due(NOW + 10)
+    def test_jittered_refresh_on_past_expiry_is_due_at_expiry(self) -> None:
+        token = cached(10, refresh_in=-5, jitter=60)
+        assert not token.is_due(NOW + 9)
+        assert token.is_due(NOW + 10)
 
     def test_expired_is_always_due(self) -> None:
         assert cached(0, refresh_in=100).is_due(NOW)

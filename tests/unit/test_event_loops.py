@@ -103,24 +103,31 @@ def test_trio_inline_refresh_survives_the_starter_being_cancelled() -> None:
     credential = ScriptedCredential(clock=clock)
     policy = make_policy(credential, clock)
     results: list[str] = []
+    starter_scopes: list[trio.CancelScope] = []
+
+    async def starter() -> None:
+        with trio.CancelScope() as scope:  # the starter's own scope, cancelled below
+            starter_scopes.append(scope)
+            await policy.on_request(make_request())
+
+    async def other() -> None:
+        request = make_request()
+        await policy.on_request(request)
+        results.append(bearer(request))
 
     async def main() -> None:
         credential.gate = trio.Event()
-        async with trio.open_nursery() as nursery:
-            with trio.CancelScope() as starter_scope:
-                nursery.start_soon(policy.on_request, make_request())
+        with trio.fail_after(2):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(starter)
                 await trio.sleep(0.01)
-
-            async def other() -> None:
-                request = make_request()
-                await policy.on_request(request)
-                results.append(bearer(request))
-
-            nursery.start_soon(other)
-            await trio.sleep(0.01)
-            starter_scope.cancel()
-            nursery.cancel_scope.deadline = trio.current_time() + 1
-            credential.gate.set()
+                assert len(credential.calls) == 1  # the starter's refresh is running
+                nursery.start_soon(other)
+                await trio.sleep(0.01)
+                starter_scopes[0].cancel()
+                await trio.sleep(0.01)
+                credential.gate.set()
+        assert starter_scopes[0].cancelled_caught
         assert results == ["Bearer token-1"]
         assert credential.cancelled == 0
         assert len(credential.calls) == 1
@@ -128,7 +135,7 @@ def test_trio_inline_refresh_survives_the_starter_being_cancelled() -> None:
     trio.run(main)
 
 
-def test_trio_close_cancels_refreshes_and_timeouts_apply() -> None:
+def test_trio_refresh_timeout_applies() -> None:
     clock = FakeClock()
     credential = ScriptedCredential(clock=clock)
     policy = make_policy(credential, clock, refresh_timeout=0.05)
@@ -140,13 +147,86 @@ def test_trio_close_cancels_refreshes_and_timeouts_apply() -> None:
         await policy.on_request(make_request())
         await trio.sleep(0.2)
         assert credential.cancelled == 1  # timed out
-        clock.advance(30)
-        await policy.on_request(make_request())
-        await policy.close()
-        assert credential.cancelled == 2  # cancelled by close
         await policy.close()
 
     trio.run(main)
+
+
+def test_trio_close_cancels_and_awaits_refreshes() -> None:
+    clock = FakeClock()
+    credential = ScriptedCredential(clock=clock)
+    policy = make_policy(credential, clock, refresh_timeout=30)
+
+    async def main() -> None:
+        await policy.on_request(make_request())
+        clock.advance(3400)
+        credential.gate = trio.Event()
+        await policy.on_request(make_request())
+        with trio.fail_after(1):
+            await policy.close()
+        assert credential.cancelled == 1
+        await policy.close()
+
+    trio.run(main)
+
+
+def test_trio_credential_error_reaches_the_request_and_the_run_survives() -> None:
+    clock = FakeClock()
+    credential = ScriptedCredential(clock=clock)
+    credential.errors.append(OSError("token endpoint unreachable"))
+    policy = make_policy(credential, clock)
+
+    async def main() -> None:
+        with pytest.raises(OSError, match="unreachable"):
+            await policy.on_request(make_request())
+        request = make_request()
+        await policy.on_request(request)
+        assert bearer(request) == "Bearer token-2"
+        clock.advance(3600)  # expired: a second inline refresh, not the finished flight
+        await policy.on_request(request)
+        assert bearer(request) == "Bearer token-3"
+
+    trio.run(main)
+
+
+def test_trio_runs_do_not_share_runners_or_locks() -> None:
+    policy: Any = AsyncBackgroundRefreshTokenPolicy(ScriptedCredential(clock=FakeClock()), SCOPE)
+
+    async def hold_lock_until_the_run_ends() -> None:
+        await policy._lock.acquire()
+
+    async def take_lock() -> None:
+        with trio.fail_after(1):
+            async with policy._lock:
+                pass
+
+    trio.run(hold_lock_until_the_run_ends)
+    trio.run(take_lock)
+
+
+def test_close_asks_another_threads_loop_to_cancel_its_refresh() -> None:
+    clock = FakeClock()
+    credential = ScriptedCredential(clock=clock)
+    policy = make_policy(credential, clock)
+    started, finished = threading.Event(), threading.Event()
+
+    async def other_loop() -> None:
+        await policy.on_request(make_request())
+        clock.advance(3400)
+        credential.gate = asyncio.Event()  # hangs until cancelled
+        await policy.on_request(make_request())
+        started.set()
+        while credential.cancelled == 0:  # noqa: ASYNC110 - polls what the other thread causes
+            await asyncio.sleep(0.01)
+        finished.set()
+
+    thread = threading.Thread(target=lambda: asyncio.run(other_loop()))
+    thread.start()
+    assert started.wait(5)
+    asyncio.run(policy.close())
+    assert finished.wait(2)
+    thread.join()
+    assert credential.cancelled == 1
 
 
 async def test_lock_is_per_loop_and_usable() -> None:

@@ -123,3 +123,11 @@ def test_success_clears_the_back_off() -> None:
     state.complete(0, None, NOW, retry_delay=30)
     state.complete(0, token(250, serial=2), NOW + 1, retry_delay=30)
     assert state.retry_not_before == float("-inf")
+
+
+def test_explicit_store_clears_the_back_off() -> None:
+    state = KeyState()
+    state.complete(0, token(200, serial=1), NOW, retry_delay=30)
+    state.complete(0, None, NOW, retry_delay=30)
+    state.store_explicit(token(200, serial=2))
+    assert state.decide(NOW, OPTIONS, background_allowed=True) is Action.BACKGROUND
