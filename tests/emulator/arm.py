@@ -14,6 +14,7 @@ from .entra import TokenEndpoint
 __all__ = ["SUBSCRIPTION_ID", "ArmService"]
 
 SUBSCRIPTION_ID = "00000000-0000-0000-0000-00000000c0de"
+ARM_SCOPE = "https://management.azure.com/.default"
 _AUTHORITY = 'authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize"'
 
 
@@ -41,6 +42,7 @@ class ArmService:
     demand_claims: str | None = None
     requests: int = 0
     unauthorized: int = 0
+    bearer_tokens: list[str] = field(default_factory=list)  # as received, in order
     request_times: list[tuple[float, float]] = field(default_factory=list)  # (monotonic start, seconds)
     resource_groups: tuple[str, ...] = ("rg-alpha", "rg-beta")
 
@@ -54,8 +56,10 @@ class ArmService:
     def _reject(self, request: web.Request) -> web.Response | None:
         self.requests += 1
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        self.bearer_tokens.append(token)
         issued = self.tokens.issued.get(token) if scheme == "Bearer" else None
-        if issued is None or issued.expires_on <= time.time():
+        # Only ARM's own tokens: one issued for another scope is as good as none.
+        if issued is None or issued.expires_on <= time.time() or ARM_SCOPE not in issued.scope.split():
             self.unauthorized += 1
             challenge = f'Bearer {_AUTHORITY}, error="invalid_token", error_description="token missing or expired"'
             return web.json_response(

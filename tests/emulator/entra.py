@@ -32,6 +32,7 @@ class IssuedToken:
     expires_on: float
     claims: str | None
     tenant: str
+    scope: str
 
 
 @dataclass
@@ -98,6 +99,7 @@ class TokenEndpoint:
             expires_on=time.time() + self.lifetime,
             claims=str(claims) if claims else None,
             tenant=request.match_info["tenant"],
+            scope=str(form.get("scope", "")),
         )
         body: dict[str, Any] = {
             "token_type": "Bearer",
