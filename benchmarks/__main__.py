@@ -39,7 +39,10 @@ def _print_latency(title: str, result: dict[str, Any]) -> None:
                 f"{row['credential_calls']:>18}"
             )
     for name in ("azure-core", "bgrefresh"):
-        print(f"p99 added by the refresh, {name}: {result[f'{name}/added_p99_ms']:.2f} ms")
+        print(
+            f"p99 added by the refresh, {name}: {result[f'{name}/added_p99_ms']:.2f} ms "
+            f"(floor p99 varied by {result[f'{name}/floor_p99_spread_ms']:.2f} ms between runs)"
+        )
 
 
 async def _main(args: argparse.Namespace) -> dict[str, Any]:

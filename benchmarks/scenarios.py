@@ -80,6 +80,8 @@ async def refresh_burst(*, transport_kind: str, refresh_latency: float, burst: i
         results[key]["credential_calls"] = int(max(run["credential_calls"] for run in runs[key]))
     for name in POLICIES:
         results[f"{name}/added_p99_ms"] = results[f"{name}/refresh"]["p99"] - results[f"{name}/floor"]["p99"]
+        floors = [run["p99"] for run in runs[f"{name}/floor"]]
+        results[f"{name}/floor_p99_spread_ms"] = max(floors) - min(floors)  # run-to-run noise
     return results
 
 

@@ -64,8 +64,31 @@ class KeyState:
         :return: the action.
         :rtype: Action
         """
+        return self._decide(self.current, now, options, background_allowed)
+
+    def attachable(self, now: float, options: RefreshOptions, *, background_allowed: bool) -> CachedToken | None:
+        """The token to attach as it is, or None when the request has more to do.
+
+        Safe without the owner's lock: it reads the token once, and a stale read can only
+        attach a token that was valid a moment ago or send the request to the locked path.
+
+        :param float now: Unix time.
+        :param options: the policy's options.
+        :keyword bool background_allowed: a background refresh may start.
+        :return: the cached token, or None.
+        """
+        current = self.current
+        if current is None:
+            return None
+        if not current.is_due(now):  # the common case, checked first: one comparison or two
+            return current
+        return current if self._decide(current, now, options, background_allowed) is Action.ATTACH else None
+
+    def _decide(
+        self, current: CachedToken | None, now: float, options: RefreshOptions, background_allowed: bool
+    ) -> Action:
         return decide(
-            self.current,
+            current,
             now,
             min_validity=options.min_validity,
             retry_not_before=self.retry_not_before,

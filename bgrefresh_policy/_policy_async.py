@@ -145,9 +145,14 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
         enforce_https(request)
         key = self._default_key
         state = self._states.get(key)
-        current = state.current if state is not None else None
-        # Hot path, no lock: a token that is not due is attached as is.
-        if current is None or current.is_due(self._clock()):
+        # Hot path, no lock and no coroutine: a token that is not due, or due with a refresh
+        # already running (or backing off), is attached as it is.
+        current = (
+            state.attachable(self._clock(), self._options, background_allowed=not self._closed)
+            if state is not None
+            else None
+        )
+        if current is None:
             current = await self._token_for(key, self._scopes)
         self._attach(request, key, current)
 
