@@ -65,8 +65,8 @@ class AzureCorePolicy(AsyncBearerTokenCredentialPolicy):  # type: ignore[type-ar
 def background_policy(credential: Any, *, clock: Callable[[], float] | None = None) -> Any:
     policy: Any = AsyncBackgroundRefreshTokenPolicy(credential, SCOPE)
     if clock is not None:
-        policy._clock = clock
-        policy._draw_jitter = lambda: 0
+        policy._store.clock = clock
+        policy._store.draw_jitter = lambda: 0
     return policy
 
 

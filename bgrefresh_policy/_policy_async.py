@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import contextvars
-import itertools
 import logging
-import random
-import threading
-import time
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from types import TracebackType
 from typing import Any
 
@@ -19,12 +15,13 @@ from azure.core.pipeline.policies import AsyncBearerTokenCredentialPolicy
 from azure.core.pipeline.policies._authentication_async import AsyncHTTPResponseType, HTTPRequestType
 
 from ._compat import enforce_https
-from ._decision import MAX_REFRESH_JITTER, Action, CachedToken
-from ._flight import RETRY, Flight, RefreshCancelled, Verdict
-from ._key_state import Completion, KeyState, TokenKey
+from ._decision import Action, CachedToken
+from ._flight import RETRY, Flight, Verdict
+from ._key_state import TokenKey
 from ._options import RefreshOptions, check_credential, check_scopes
 from ._runners import Runner, RunnerRegistry
 from ._token_check import checked_token
+from ._token_store import TokenStore
 
 __all__ = ["AsyncBackgroundRefreshTokenPolicy"]
 
@@ -52,14 +49,6 @@ class _SendScope:
 _SEND_SCOPE: contextvars.ContextVar[_SendScope | None] = contextvars.ContextVar(
     "bgrefresh_policy_send_scope", default=None
 )
-
-
-# Token serials, unique across policies so that no two cached tokens ever share one.
-_SERIALS = itertools.count(1)
-
-
-def _draw_jitter() -> int:
-    return random.randint(0, MAX_REFRESH_JITTER)
 
 
 def _flight_key(key: TokenKey, generation: int, kwargs: dict[str, Any]) -> Hashable:
@@ -113,24 +102,13 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
         check_scopes(scopes)
         if not isinstance(enable_cae, bool):
             raise TypeError(f"enable_cae must be a bool, not {type(enable_cae).__name__}")
-        self._options = RefreshOptions(
-            min_validity=min_validity, retry_delay=retry_delay, refresh_timeout=refresh_timeout
+        self._store = TokenStore(
+            RefreshOptions(min_validity=min_validity, retry_delay=retry_delay, refresh_timeout=refresh_timeout)
         )
         self._default_key = TokenKey.of(scopes)
-        self._closed = False
-        # Test seams: wall clock (Unix time, as token expiry is) and the per-token jitter.
-        self._clock: Callable[[], float] = time.time
-        self._draw_jitter: Callable[[], int] = _draw_jitter
-        self._init_runtime()
+        self._runners = RunnerRegistry()
         # Last, because the base class assigns self._token, which our setter handles.
         super().__init__(credential, *scopes, enable_cae=enable_cae, **kwargs)
-
-    def _init_runtime(self) -> None:
-        # Protects _states and every KeyState in it, across threads that each run a loop.
-        # Held only for bookkeeping, never across an await.
-        self._state_lock = threading.Lock()
-        self._states: dict[TokenKey, KeyState] = {}
-        self._runners = RunnerRegistry()
 
     # --- public ------------------------------------------------------------------------
 
@@ -144,14 +122,9 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
         """
         enforce_https(request)
         key = self._default_key
-        state = self._states.get(key)
         # Hot path, no lock and no coroutine: a token that is not due, or due with a refresh
         # already running (or backing off), is attached as it is.
-        current = (
-            state.attachable(self._clock(), self._options, background_allowed=not self._closed)
-            if state is not None
-            else None
-        )
+        current = self._store.attachable(key)
         if current is None:
             current = await self._token_for(key, self._scopes)
         self._attach(request, key, current)
@@ -204,7 +177,7 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
         Refreshes on other running loops are asked to cancel. Requests that need a token
         after this wait for one inline. Safe to call more than once.
         """
-        self._closed = True
+        self._store.closed = True
         await self._runners.aclose()
 
     async def __aenter__(self) -> AsyncBackgroundRefreshTokenPolicy[HTTPRequestType, AsyncHTTPResponseType]:
@@ -223,28 +196,20 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
     @property
     def _token(self) -> TokenLike | None:
         """The cached token for the policy's own scopes, as azure-core's attribute holds it."""
-        state = self._states.get(self._default_key)
-        current = state.current if state is not None else None
+        current = self._store.current(self._default_key)
         return current.token if current is not None else None
 
     @_token.setter
     def _token(self, value: TokenLike | None) -> None:
         if value is not None:
-            cached = self._cache(checked_token(value, "get_token_info"))
-            with self._state_lock:
-                self._state(self._default_key).store_explicit(cached)
+            self._store.store(self._default_key, checked_token(value, "get_token_info"))
             return
         scope = _SEND_SCOPE.get()
         if scope is not None and scope.policy_id == id(self) and scope.key is not None:
             # A 401 inside send(): drop the token that request carried, if still cached.
-            key, serial = scope.key, scope.serial
-            with self._state_lock:
-                dropped = self._state(key).invalidate(serial)
-            if dropped:
-                _LOGGER.debug("token for %s rejected with 401; dropped", key.scopes)
-            return
-        with self._state_lock:
-            self._state(self._default_key).invalidate()
+            self._store.invalidate(scope.key, scope.serial)
+        else:
+            self._store.invalidate(self._default_key)
 
     @property
     def _lock(self) -> Any:
@@ -252,9 +217,8 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
         return self._runners.current().lock
 
     def _need_new_token(self) -> bool:
-        state = self._states.get(self._default_key)
-        current = state.current if state is not None else None
-        return current is None or current.is_due(self._clock())
+        current = self._store.current(self._default_key)
+        return current is None or current.is_due(self._store.clock())
 
     async def _request_token(self, *scopes: str, **kwargs: Any) -> None:
         """Get a token from the credential and cache it, as azure-core's method does.
@@ -265,16 +229,6 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
 
     # --- machinery ---------------------------------------------------------------------
 
-    def _state(self, key: TokenKey) -> KeyState:
-        # Caller holds _state_lock.
-        state = self._states.get(key)
-        if state is None:
-            state = self._states[key] = KeyState()
-        return state
-
-    def _cache(self, token: TokenLike) -> CachedToken:
-        return CachedToken(token, jitter=self._draw_jitter(), serial=next(_SERIALS))
-
     def _attach(self, request: PipelineRequest[HTTPRequestType], key: TokenKey, cached: CachedToken) -> None:
         request.http_request.headers["Authorization"] = "Bearer " + cached.token.token
         scope = _SEND_SCOPE.get()
@@ -284,12 +238,7 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
     async def _token_for(self, key: TokenKey, scopes: tuple[str, ...]) -> CachedToken:
         """The token a request for ``key`` attaches, after whatever refresh the rule asks for."""
         while True:
-            now = self._clock()
-            with self._state_lock:
-                state = self._state(key)
-                action = state.decide(now, self._options, background_allowed=not self._closed)
-                current = state.current
-                generation = state.begin_background(now) if action is Action.BACKGROUND else state.generation
+            action, current, generation = self._store.begin(key)
             if action is Action.ATTACH:
                 assert current is not None  # decide() attaches only a valid token
                 return current
@@ -309,14 +258,14 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
             if verdict.token is not None:
                 return verdict.token
             assert verdict.error is not None
-            still_valid = self._states[key].current
-            if still_valid is not None and still_valid.expires_on > self._clock():
+            still_valid = self._store.still_valid(key)
+            if still_valid is not None:
                 _LOGGER.warning(
                     "token refresh for %s failed (%s: %s); using the current token, valid for %.0f s more",
                     key.scopes,
                     type(verdict.error).__name__,
                     verdict.error,
-                    still_valid.expires_on - self._clock(),
+                    still_valid.expires_on - self._store.clock(),
                 )
                 return still_valid
             raise verdict.error
@@ -324,8 +273,7 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
     async def _refresh_explicit(self, key: TokenKey, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> CachedToken:
         """Ask the credential (sharing a call with the same arguments already in flight) and cache the result."""
         while True:
-            with self._state_lock:
-                generation = self._state(key).generation
+            generation = self._store.generation(key)
             runner = self._runners.current()
             flight_key = ("explicit", _flight_key(key, generation, kwargs))
             flight = runner.flights.get(flight_key) or self._start(
@@ -358,79 +306,25 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
             return checked_token(await self._get_token(*scopes, **dict(kwargs)), method)
 
         def finish(result: TokenLike | None, error: BaseException | None) -> Verdict:
-            return self._finish(key, generation, result, error, background=background, explicit=explicit)
+            return self._store.finish(key, generation, result, error, background=background, explicit=explicit)
 
         flight: Flight = runner.start(
             flight_key if flight_key is not None else _flight_key(key, generation, kwargs),
             fetch,
             finish,
-            timeout=self._options.refresh_timeout if background else None,
+            timeout=self._store.options.refresh_timeout if background else None,
         )
         return flight
 
-    def _finish(
-        self,
-        key: TokenKey,
-        generation: int,
-        result: TokenLike | None,
-        error: BaseException | None,
-        *,
-        background: bool,
-        explicit: bool,
-    ) -> Verdict:
-        """Record how a refresh ended and tell its waiters what to do."""
-        now = self._clock()
-        cached = self._cache(result) if result is not None and error is None else None
-        with self._state_lock:
-            state = self._state(key)
-            if background:
-                state.end_background()
-            if isinstance(error, RefreshCancelled):
-                return RETRY
-            completion = state.complete(
-                generation, cached, now, retry_delay=self._options.retry_delay, explicit=explicit
-            )
-            current = state.current
-        if completion is Completion.STALE:
-            if explicit and cached is not None:
-                # The caller asked for exactly this token (authorize_request): it gets it, as from
-                # azure-core, but it is not cached over what came since.
-                return Verdict(cached, None)
-            _LOGGER.debug("token for %s was invalidated during its refresh; result discarded", key.scopes)
-            return RETRY
-        if completion is Completion.FAILED:
-            assert error is not None
-            if background:
-                _LOGGER.warning(
-                    "background token refresh for %s failed (%s: %s); next attempt in %.0f s at the earliest",
-                    key.scopes,
-                    type(error).__name__,
-                    error,
-                    self._options.retry_delay,
-                )
-            return Verdict(None, error)
-        assert cached is not None
-        if completion is Completion.NOT_NEWER:
-            _LOGGER.debug(
-                "credential returned no newer token for %s; next attempt in %.0f s at the earliest",
-                key.scopes,
-                self._options.retry_delay,
-            )
-            if current is not None and current.expires_on > now:
-                return Verdict(current, None)
-        return Verdict(cached, None)
-
-    # --- pickling: locks, tasks and cached tokens stay behind ---------------------------
+    # --- pickling: locks, tasks and cached tokens stay behind (see TokenStore too) --------
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for name in ("_state_lock", "_states", "_runners"):
-            del state[name]
-        state["_closed"] = False  # a copy is a new policy; its owner closes it
+        del state["_runners"]
         state["_lock_instance"] = None
         state["next"] = None  # the links belong to the pipeline this copy is not part of
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._init_runtime()
+        self._runners = RunnerRegistry()

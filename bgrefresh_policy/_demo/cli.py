@@ -63,7 +63,7 @@ def _azure_core(credential: TokenEndpointCredential) -> Any:
 
 def _ours(credential: TokenEndpointCredential) -> Any:
     policy: Any = AsyncBackgroundRefreshTokenPolicy(credential, SCOPE)
-    policy._draw_jitter = lambda: 0  # the same compression as for azure-core's policy
+    policy._store.draw_jitter = lambda: 0  # the same compression as for azure-core's policy
     return policy
 
 

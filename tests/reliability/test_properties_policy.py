@@ -67,7 +67,7 @@ class PolicyMachine(RuleBasedStateMachine):
         self.clock = FakeClock()
         self.credential = GatedCredential(self.clock)
         self.policy: Any = make_policy(self.credential, self.clock)
-        self.credential.generation = lambda: self.policy._states[self.policy._default_key].generation
+        self.credential.generation = lambda: self.policy._store.generation(self.policy._default_key)
         self.requests: list[Request] = []
         self.explicit: list[asyncio.Task[None]] = []
         self.last_invalidation = 0
@@ -149,7 +149,7 @@ class PolicyMachine(RuleBasedStateMachine):
     def nothing_left_running_after_close(self) -> None:
         if self.closed:
             assert all(task.done() for task in self.closed_tasks)
-            state = self.policy._states.get(self.policy._default_key)
+            state = self.policy._store.peek(self.policy._default_key)
             assert state is None or state.background_since is None
 
     def teardown(self) -> None:

@@ -40,8 +40,8 @@ def _client(emulator: Emulator, credential: Any, policy: Any) -> ResourceManagem
 
 def _objects_of(policy: Any) -> list[Any]:
     """The policy and everything it holds that a debugger or a log line might print."""
-    found: list[Any] = [policy, policy._states, policy._options]
-    for state in policy._states.values():
+    found: list[Any] = [policy, policy._store, policy._store.options]
+    for state in policy._store._states.values():
         found += [state, state.current]
     runner = policy._runners.existing()
     if runner is not None:
@@ -138,7 +138,7 @@ async def test_a_token_for_one_key_is_never_attached_for_another(emulator: Emula
 
 def test_cached_token_repr_hides_the_token() -> None:
     policy: Any = AsyncBackgroundRefreshTokenPolicy(_Credential(), ARM_SCOPE)  # type: ignore[arg-type]
-    cached = policy._cache(AccessTokenInfo("super-secret-token", 2_000_000_000))
+    cached = policy._store.cache(AccessTokenInfo("super-secret-token", 2_000_000_000))
     assert "super-secret-token" not in repr(cached)
     assert "super-secret-token" in repr(cached.token)  # azure-core's own repr shows it: why we wrap it
 

@@ -23,8 +23,8 @@ def credential(clock: FakeClock) -> ScriptedCredential:
 def make_policy(credential: Any, clock: FakeClock, **options: Any) -> Any:
     """A policy on the fake clock with no jitter: a 3600 s token is due with under 300 s left."""
     policy: Any = AsyncBackgroundRefreshTokenPolicy(credential, SCOPE, **options)
-    policy._clock = clock
-    policy._draw_jitter = lambda: 0
+    policy._store.clock = clock
+    policy._store.draw_jitter = lambda: 0
     return policy
 
 

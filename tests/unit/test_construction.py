@@ -113,6 +113,6 @@ def test_credential_returning_a_non_token_gets_a_clear_error(value: Any) -> None
 
 def test_jitter_is_drawn_per_token_within_azure_cores_range() -> None:
     policy: Any = AsyncBackgroundRefreshTokenPolicy(credential(), SCOPE)
-    jitters = {policy._cache(AccessToken("t", 1)).jitter for _ in range(200)}
+    jitters = {policy._store.cache(AccessToken("t", 1)).jitter for _ in range(200)}
     assert jitters <= set(range(61))
     assert len(jitters) > 1

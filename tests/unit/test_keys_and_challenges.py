@@ -185,7 +185,7 @@ async def test_401_for_another_key_leaves_the_policy_token(policy: Any, credenti
             await self.authorize_request(request, "https://other.example.test/.default")
 
     other = OtherScope(credential, SCOPE)
-    other._clock = policy._clock
+    other._store.clock = policy._store.clock
     await other.authorize_request(make_request(), SCOPE)  # token-1 for the policy's own scopes
 
     async def respond(request: Any) -> tuple[int, dict[str, str]]:

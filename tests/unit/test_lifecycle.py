@@ -98,7 +98,7 @@ async def test_background_refresh_cancelled_before_it_began_clears_its_mark(
     await policy.close()
     await starter
     assert credential.cancelled == 0
-    assert policy._states[policy._default_key].background_since is None
+    assert policy._store.peek(policy._default_key).background_since is None
 
 
 async def test_refresh_tasks_are_held_by_the_policy(
@@ -123,14 +123,14 @@ def test_copies_leave_the_pipeline_and_a_closed_state_behind() -> None:
     for restored in (pickle.loads(pickle.dumps(policy)), copy.deepcopy(policy)):
         restored_any: Any = restored
         assert restored_any.next is None
-        assert restored_any._closed is False  # a copy is a new policy: it refreshes in the background
+        assert restored_any._store.closed is False  # a copy is a new policy: it refreshes in the background
 
 
 def test_pickle_and_copy_before_use() -> None:
     policy = AsyncBackgroundRefreshTokenPolicy(ScriptedCredential(clock=FakeClock()), SCOPE, min_validity=10)
     for restored in (pickle.loads(pickle.dumps(policy)), copy.deepcopy(policy), copy.copy(policy)):
         restored_any: Any = restored
-        assert restored_any._options.min_validity == 10
+        assert restored_any._store.options.min_validity == 10
         request = make_request()
         asyncio.run(restored.on_request(request))
         assert bearer(request) == "Bearer token-1"
@@ -139,7 +139,7 @@ def test_pickle_and_copy_before_use() -> None:
 def test_pickle_while_a_refresh_runs_carries_no_task_lock_or_token() -> None:
     credential = ScriptedCredential(clock=FakeClock())
     policy: Any = AsyncBackgroundRefreshTokenPolicy(credential, SCOPE)
-    policy._clock = credential.clock
+    policy._store.clock = credential.clock
 
     async def main() -> bytes:
         await policy.on_request(make_request())
@@ -175,7 +175,7 @@ async def test_wait_for_refreshes_returns_once_the_background_refresh_landed(
     credential.gate.set()
     await asyncio.wait_for(waiting, 1)
     assert credential.finished == 2
-    assert policy._states[policy._default_key].current.token.token == "token-2"
+    assert policy._store.current(policy._default_key).token.token == "token-2"
 
 
 async def test_cancelling_wait_for_refreshes_leaves_the_refresh_running(
