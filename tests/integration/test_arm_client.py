@@ -14,7 +14,14 @@ from typing import Any
 
 import pytest
 import time_machine
-from azure.core.pipeline.policies import AsyncBearerTokenCredentialPolicy
+from azure.core import AsyncPipelineClient
+from azure.core.pipeline.policies import (
+    AsyncBearerTokenCredentialPolicy,
+    AsyncRetryPolicy,
+    SensitiveHeaderCleanupPolicy,
+)
+from azure.core.pipeline.transport import AioHttpTransport
+from azure.core.rest import AsyncHttpResponse, HttpRequest
 from azure.mgmt.resource.resources.aio import ResourceManagementClient
 
 from tests.emulator.entra import Fault
@@ -147,3 +154,30 @@ async def test_token_endpoint_outage_in_the_background_window_then_recovery(
     assert failed_attempts == 4  # one background attempt per retry_delay, however many requests
     assert len(emulator.tokens.issued) == 2  # recovered without restarting anything
     assert emulator.arm.unauthorized == 0
+
+
+async def test_composed_into_a_plain_async_pipeline_client(
+    emulator: Emulator, credential: Any, wall_clock: time_machine.Traveller
+) -> None:
+    """The policy in a pipeline of one's own: azure-core's AsyncPipelineClient over the real aiohttp transport."""
+    emulator.tokens.latency = 0.5
+    async with (
+        background_policy(credential) as policy,
+        AsyncPipelineClient[HttpRequest, AsyncHttpResponse](
+            emulator.url,
+            policies=[AsyncRetryPolicy(retry_total=0), policy, SensitiveHeaderCleanupPolicy()],
+            transport=AioHttpTransport(connection_verify=emulator.ca_path),
+        ) as client,
+    ):
+        url = f"{emulator.url}/subscriptions/00000000-0000-0000-0000-00000000c0de/resourcegroups?api-version=2024-11-01"
+        response = await client.send_request(HttpRequest("GET", url))
+        assert response.status_code == 200
+        assert [g["name"] for g in response.json()["value"]] == ["rg-alpha", "rg-beta"]
+        make_due(wall_clock, emulator)
+        started = time.perf_counter()
+        responses = await asyncio.gather(*(client.send_request(HttpRequest("GET", url)) for _ in range(100)))
+        elapsed = time.perf_counter() - started
+        await policy.wait_for_refreshes()
+    assert {r.status_code for r in responses} == {200}
+    assert elapsed < 0.5  # none of the 100 waited for the 0.5 s token endpoint
+    assert emulator.tokens.requests == 2
