@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Hashable
 from typing import Any
 
-from ._flight import Fetch, Finish, Flight, RefreshCancelled, Verdict
+from ._flight import Fetch, Finish, Flight, RefreshAbandoned, RefreshCancelled, Verdict
 
 __all__ = ["AsyncioRunner"]
 
@@ -25,12 +25,17 @@ class AsyncioRunner:
         self.lock = asyncio.Lock()
         # Refreshes requests can join, by flight key; a flight leaves when it ends.
         self.flights: dict[Hashable, Flight] = {}
-        # Strong references (the loop keeps only weak ones), in start order, so that close()
-        # cancels in a reproducible order.
-        self._tasks: dict[asyncio.Task[Verdict], None] = {}
+        # Refresh tasks not yet settled, in start order so that close() cancels reproducibly:
+        # strong references (the loop keeps only weak ones), and what concluding each one takes.
+        self._tasks: dict[asyncio.Task[Verdict], tuple[Hashable, Flight, Finish]] = {}
+        # Set by close(): a cancellation from then on is the policy's, not the loop's end.
+        self._closing = False
 
     def is_dead(self) -> bool:
         return self.loop.is_closed()
+
+    def alive(self) -> bool:
+        return not self.loop.is_closed()
 
     def start(self, flight_key: Hashable, fetch: Fetch, finish: Finish, *, timeout: float | None) -> Flight:
         """Start a refresh task and make it joinable under ``flight_key``.
@@ -51,18 +56,34 @@ class AsyncioRunner:
         self.flights[flight_key] = flight
         task = self.loop.create_task(self._run(flight_key, flight, fetch, finish, timeout))
         flight.handle = task
-        self._tasks[task] = None
-        task.add_done_callback(lambda done: self._settle(flight_key, flight, finish, done))
+        self._tasks[task] = (flight_key, flight, finish)
+        task.add_done_callback(self._settle)
         return flight
 
-    def _settle(self, flight_key: Hashable, flight: Flight, finish: Finish, task: asyncio.Task[Verdict]) -> None:
-        self._tasks.pop(task, None)
-        if task.cancelled() and not flight.done.done():
-            # Cancelled before its first step, so _run never ran to record the outcome.
-            self._forget(flight_key, flight)
-            flight.verdict = finish(None, RefreshCancelled())
+    def _conclude(self, flight_key: Hashable, flight: Flight, finish: Finish, result: Any, error: Any) -> None:
+        """Record the outcome once, and release the waiters."""
+        if flight.concluded:
+            return
+        flight.concluded = True
+        if self.flights.get(flight_key) is flight:
+            del self.flights[flight_key]
+        flight.verdict = finish(result, error)
         if not flight.done.done():
-            flight.done.set_result(flight.verdict)
+            with contextlib.suppress(RuntimeError):  # abandon(): the loop is closed, no waiter is left
+                flight.done.set_result(flight.verdict)
+
+    def _cancellation(self) -> BaseException:
+        if self._closing:
+            return RefreshCancelled()
+        return RefreshAbandoned("the event loop shut down with the token refresh running")
+
+    def _settle(self, task: asyncio.Task[Verdict]) -> None:
+        entry = self._tasks.pop(task, None)
+        if entry is None:  # abandon() concluded it already
+            return
+        flight_key, flight, finish = entry
+        # Cancelled before its first step, _run never ran to record the outcome.
+        self._conclude(flight_key, flight, finish, None, self._cancellation())
 
     async def _run(
         self, flight_key: Hashable, flight: Flight, fetch: Fetch, finish: Finish, limit: float | None
@@ -71,28 +92,26 @@ class AsyncioRunner:
         if limit is not None:
             timer = self.loop.call_later(limit, self._time_out, flight)
         result: Any = None
-        error: BaseException | None = RefreshCancelled()
+        error: BaseException | None = None
         try:
             result = await fetch()
-            error = None
         except asyncio.CancelledError:
             # Swallowed on purpose: the waiters get a verdict instead, and whoever cancelled
             # (close(), or the loop shutting down) awaits this task and expects it to end.
             if flight.timed_out:
                 error = TimeoutError(f"token refresh did not finish within refresh_timeout={limit}s")
+            else:
+                error = self._cancellation()
         except Exception as exc:  # noqa: BLE001 - any credential error is the refresh's outcome
             error = exc
+        except BaseException:  # KeyboardInterrupt and the like: record, then let it through
+            error = self._cancellation()
+            raise
         finally:
             if timer is not None:
                 timer.cancel()
-            self._forget(flight_key, flight)
-            flight.verdict = finish(result, error)
-            flight.done.set_result(flight.verdict)
+            self._conclude(flight_key, flight, finish, result, error)
         return flight.verdict
-
-    def _forget(self, flight_key: Hashable, flight: Flight) -> None:
-        if self.flights.get(flight_key) is flight:
-            del self.flights[flight_key]
 
     @staticmethod
     def _time_out(flight: Flight) -> None:
@@ -126,6 +145,7 @@ class AsyncioRunner:
 
     async def aclose(self) -> None:
         """Cancel every refresh task and wait for all of them to end."""
+        self._closing = True
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -138,5 +158,16 @@ class AsyncioRunner:
                 self.loop.call_soon_threadsafe(self._cancel_all)
 
     def _cancel_all(self) -> None:
+        self._closing = True
         for task in list(self._tasks):
             task.cancel()
+
+    def abandon(self) -> None:
+        """Conclude the refreshes of a loop that closed without running them to the end.
+
+        Their tasks will never run again; concluding them clears the running mark they hold.
+        Nothing was learned about the token endpoint, so this sets no back-off either.
+        """
+        for task, (flight_key, flight, finish) in list(self._tasks.items()):
+            del self._tasks[task]
+            self._conclude(flight_key, flight, finish, None, RefreshCancelled())

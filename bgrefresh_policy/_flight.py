@@ -7,11 +7,19 @@ from typing import Any, NamedTuple
 
 from ._decision import CachedToken
 
-__all__ = ["RETRY", "Fetch", "Finish", "Flight", "RefreshCancelled", "Verdict"]
+__all__ = ["RETRY", "Fetch", "Finish", "Flight", "RefreshAbandoned", "RefreshCancelled", "Verdict"]
 
 
 class RefreshCancelled(Exception):
-    """The refresh was cancelled (the policy closed, or its event loop is shutting down)."""
+    """The policy's ``close()`` cancelled the refresh: nothing to record, waiters decide again."""
+
+
+class RefreshAbandoned(Exception):
+    """The refresh's event loop (or trio run) ended, or vanished, before the refresh did.
+
+    Counted as a failed attempt, so that a program that runs a short event loop per job does not
+    start, and lose, a token request in every one of them.
+    """
 
 
 class Verdict(NamedTuple):
@@ -41,12 +49,13 @@ class Flight:
     and is the only one that cancels it.
     """
 
-    __slots__ = ("done", "handle", "started", "timed_out", "verdict")
+    __slots__ = ("concluded", "done", "handle", "started", "timed_out", "verdict")
 
     def __init__(self) -> None:
         self.verdict: Verdict = RETRY
         self.handle: Any = None
         self.timed_out = False
+        self.concluded = False  # its outcome is recorded; set once
         # trio only: events for "the credential call has begun" and "the verdict is set".
         self.started: Any = None
         self.done: Any = None

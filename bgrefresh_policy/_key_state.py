@@ -7,7 +7,7 @@ with its state lock; nothing here locks, sleeps or awaits.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from ._decision import Action, CachedToken, decide
@@ -41,10 +41,25 @@ class Completion(enum.Enum):
     its result must not be used."""
 
 
+class BackgroundMark:
+    """A background refresh is running for the key: since when, and whether it can still end.
+
+    :param float since: Unix time it began.
+    :param alive: tells whether the event loop running it is still open; a refresh on a loop
+        that closed without ending it will never clear its own mark.
+    """
+
+    __slots__ = ("alive", "since")
+
+    def __init__(self, since: float, alive: Callable[[], bool] | None = None) -> None:
+        self.since = since
+        self.alive = alive
+
+
 class KeyState:
     """Everything the policy remembers about one token key."""
 
-    __slots__ = ("background_since", "current", "generation", "retry_not_before")
+    __slots__ = ("background", "current", "generation", "retry_not_before")
 
     def __init__(self) -> None:
         self.current: CachedToken | None = None
@@ -52,8 +67,13 @@ class KeyState:
         # generation it began in and may write back only if it is still current.
         self.generation = 0
         self.retry_not_before = float("-inf")
-        # Unix time the running background refresh began, or None.
-        self.background_since: float | None = None
+        # The running background refresh, or None.
+        self.background: BackgroundMark | None = None
+
+    @property
+    def background_since(self) -> float | None:
+        """Unix time the running background refresh began, or None."""
+        return self.background.since if self.background is not None else None
 
     def decide(self, now: float, options: RefreshOptions, *, background_allowed: bool) -> Action:
         """Apply :func:`decide` to this key.
@@ -92,30 +112,36 @@ class KeyState:
             now,
             min_validity=options.min_validity,
             retry_not_before=self.retry_not_before,
-            background_busy=self._background_busy(now, options),
+            background_busy=self._background_busy(),
             background_allowed=background_allowed,
         )
 
-    def _background_busy(self, now: float, options: RefreshOptions) -> bool:
-        # A background refresh is cancelled at refresh_timeout, which also clears the mark.
-        # The mark is ignored after twice that, so a refresh whose event loop vanished
-        # without cancelling its tasks cannot stop background refreshes for good.
-        since = self.background_since
-        return since is not None and now - since < 2 * options.refresh_timeout
+    def _background_busy(self) -> bool:
+        # Cleared by whatever ends the refresh: its result, its refresh_timeout, close(), or
+        # its event loop ending. Only a loop closed with the refresh still pending leaves the
+        # mark behind; it stops counting once that loop is gone.
+        mark = self.background
+        return mark is not None and (mark.alive is None or mark.alive())
 
-    def begin_background(self, now: float) -> int:
+    def begin_background(self, now: float, alive: Callable[[], bool] | None = None) -> int:
         """Mark a background refresh as running.
 
         :param float now: Unix time.
+        :param alive: whether the loop running the refresh is still open (see :class:`BackgroundMark`).
         :return: the generation the refresh belongs to.
         :rtype: int
         """
-        self.background_since = now
+        self.background = BackgroundMark(now, alive)
         return self.generation
 
-    def end_background(self) -> None:
-        """Clear the running mark (whatever became of the refresh)."""
-        self.background_since = None
+    def end_background(self, mark: BackgroundMark | None = None) -> None:
+        """Clear the running mark, whatever became of the refresh.
+
+        :param mark: the mark the ending refresh set; a later refresh's mark is left alone.
+            None clears any mark.
+        """
+        if mark is None or self.background is mark:
+            self.background = None
 
     def complete(
         self,

@@ -17,7 +17,7 @@ from azure.core.pipeline.policies._authentication_async import AsyncHTTPResponse
 from ._compat import enforce_https
 from ._decision import Action, CachedToken
 from ._flight import RETRY, Flight, Verdict
-from ._key_state import TokenKey
+from ._key_state import BackgroundMark, TokenKey
 from ._options import RefreshOptions, check_credential, check_scopes
 from ._runners import Runner, RunnerRegistry
 from ._token_check import checked_token
@@ -238,19 +238,19 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
     async def _token_for(self, key: TokenKey, scopes: tuple[str, ...]) -> CachedToken:
         """The token a request for ``key`` attaches, after whatever refresh the rule asks for."""
         while True:
-            action, current, generation = self._store.begin(key)
+            runner = self._runners.current()
+            action, current, generation, mark = self._store.begin(key, runner.alive)
             if action is Action.ATTACH:
                 assert current is not None  # decide() attaches only a valid token
                 return current
-            runner = self._runners.current()
             if action is Action.BACKGROUND:
                 assert current is not None
                 _LOGGER.debug("token for %s is due; refreshing in the background", key.scopes)
-                flight = self._start(runner, key, scopes, {}, generation, background=True)
+                flight = self._start(runner, key, scopes, {}, generation, mark=mark)
                 await runner.started(flight)
                 return current
             flight = runner.flights.get(_flight_key(key, generation, {})) or self._start(
-                runner, key, scopes, {}, generation, background=False
+                runner, key, scopes, {}, generation
             )
             verdict = await runner.wait(flight)
             if verdict is RETRY:
@@ -277,7 +277,7 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
             runner = self._runners.current()
             flight_key = ("explicit", _flight_key(key, generation, kwargs))
             flight = runner.flights.get(flight_key) or self._start(
-                runner, key, scopes, kwargs, generation, background=False, explicit=True, flight_key=flight_key
+                runner, key, scopes, kwargs, generation, explicit=True, flight_key=flight_key
             )
             verdict = await runner.wait(flight)
             if verdict is RETRY:
@@ -295,7 +295,7 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
         kwargs: dict[str, Any],
         generation: int,
         *,
-        background: bool,
+        mark: BackgroundMark | None = None,
         explicit: bool = False,
         flight_key: Hashable | None = None,
     ) -> Flight:
@@ -306,13 +306,13 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
             return checked_token(await self._get_token(*scopes, **dict(kwargs)), method)
 
         def finish(result: TokenLike | None, error: BaseException | None) -> Verdict:
-            return self._store.finish(key, generation, result, error, background=background, explicit=explicit)
+            return self._store.finish(key, generation, result, error, mark=mark, explicit=explicit)
 
         flight: Flight = runner.start(
             flight_key if flight_key is not None else _flight_key(key, generation, kwargs),
             fetch,
             finish,
-            timeout=self._store.options.refresh_timeout if background else None,
+            timeout=self._store.options.refresh_timeout if mark is not None else None,
         )
         return flight
 

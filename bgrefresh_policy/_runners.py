@@ -23,6 +23,8 @@ class Runner(Protocol):
 
     def is_dead(self) -> bool: ...
 
+    def alive(self) -> bool: ...
+
     def start(self, flight_key: Hashable, fetch: Fetch, finish: Finish, *, timeout: float | None) -> Flight: ...
 
     async def started(self, flight: Flight) -> None: ...
@@ -35,6 +37,8 @@ class Runner(Protocol):
 
     def cancel_threadsafe(self) -> None: ...
 
+    def abandon(self) -> None: ...
+
 
 class RunnerRegistry:
     """One runner per event loop (asyncio) or per ``trio.run``.
@@ -45,9 +49,9 @@ class RunnerRegistry:
     """
 
     def __init__(self) -> None:
-        # Protects _asyncio against threads that each run their own loop. Reads on the hot
-        # path go without it: a dict lookup is atomic, and only this thread's loop can add
-        # the entry it looks for.
+        # Protects _asyncio and the creation of _trio_var against threads that each run their
+        # own loop. Reads on the hot path go without it: a dict lookup is atomic, and only this
+        # thread's loop can add the entry it looks for.
         self._lock = threading.Lock()
         self._asyncio: dict[asyncio.AbstractEventLoop, AsyncioRunner] = {}
         # trio.lowlevel.RunVar: per-run storage, dropped by trio when the run ends.
@@ -68,11 +72,21 @@ class RunnerRegistry:
         runner = self._asyncio.get(loop)
         if runner is None:
             with self._lock:
-                # Drop runners of closed loops so sequential asyncio.run calls do not pile up.
-                for dead in [lp for lp, rn in self._asyncio.items() if rn.is_dead()]:
-                    del self._asyncio[dead]
+                dead = self._drop_dead()
                 runner = self._asyncio.setdefault(loop, AsyncioRunner(loop))
+            for gone in dead:
+                gone.abandon()
         return runner
+
+    def _drop_dead(self) -> list[AsyncioRunner]:
+        """Forget the runners of closed loops (caller holds _lock); the caller abandons them.
+
+        Sequential ``asyncio.run`` calls would otherwise pile up runners, and a loop closed
+        with refreshes still pending would keep their running marks set for good.
+        """
+        dead = [runner for runner in self._asyncio.values() if runner.is_dead()]
+        self._asyncio = {loop: runner for loop, runner in self._asyncio.items() if not runner.is_dead()}
+        return dead
 
     @staticmethod
     def _library() -> str:
@@ -112,8 +126,10 @@ class RunnerRegistry:
         """
         here = self.existing()
         with self._lock:
+            dead = self._drop_dead()
             others = [runner for runner in self._asyncio.values() if runner is not here]
-            self._asyncio = {loop: runner for loop, runner in self._asyncio.items() if not runner.is_dead()}
+        for runner in dead:
+            runner.abandon()
         for runner in others:
             runner.cancel_threadsafe()
         if here is not None:

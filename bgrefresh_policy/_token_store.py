@@ -18,8 +18,8 @@ from typing import Any
 from azure.core.credentials import AccessToken, AccessTokenInfo
 
 from ._decision import MAX_REFRESH_JITTER, Action, CachedToken
-from ._flight import RETRY, RefreshCancelled, Verdict
-from ._key_state import Completion, KeyState, TokenKey
+from ._flight import RETRY, RefreshAbandoned, RefreshCancelled, Verdict
+from ._key_state import BackgroundMark, Completion, KeyState, TokenKey
 from ._options import RefreshOptions
 
 __all__ = ["TokenStore"]
@@ -83,17 +83,24 @@ class TokenStore:
             return None
         return state.attachable(self.clock(), self.options, background_allowed=not self.closed)
 
-    def begin(self, key: TokenKey) -> tuple[Action, CachedToken | None, int]:
+    def begin(
+        self, key: TokenKey, alive: Callable[[], bool] | None = None
+    ) -> tuple[Action, CachedToken | None, int, BackgroundMark | None]:
         """Decide what a request for ``key`` does; mark a background refresh as running if it starts one.
 
-        :return: the action, the cached token, and the generation a refresh belongs to.
+        :param key: the request's token key.
+        :param alive: whether the caller's event loop is still open, kept with a background mark.
+        :return: the action, the cached token, the generation a refresh belongs to, and the
+            background mark when the action is :attr:`Action.BACKGROUND`.
         """
         now = self.clock()
         with self._lock:
             state = self._state(key)
             action = state.decide(now, self.options, background_allowed=not self.closed)
-            generation = state.begin_background(now) if action is Action.BACKGROUND else state.generation
-            return action, state.current, generation
+            if action is not Action.BACKGROUND:
+                return action, state.current, state.generation, None
+            generation = state.begin_background(now, alive)
+            return action, state.current, generation, state.background
 
     def generation(self, key: TokenKey) -> int:
         with self._lock:
@@ -126,16 +133,27 @@ class TokenStore:
         result: TokenLike | None,
         error: BaseException | None,
         *,
-        background: bool,
+        mark: BackgroundMark | None,
         explicit: bool,
     ) -> Verdict:
-        """Record how a refresh ended and tell the requests waiting on it what to do."""
+        """Record how a refresh ended and tell the requests waiting on it what to do.
+
+        :param key: the refresh's token key.
+        :param int generation: the generation it began in.
+        :param result: the credential's token, or None.
+        :param error: why it failed, or None.
+        :keyword mark: its background mark, for a background refresh; None for one a request waits on.
+        :keyword bool explicit: the caller asked for this token (``authorize_request``).
+        :return: what the waiting requests do.
+        :rtype: Verdict
+        """
+        background = mark is not None
         now = self.clock()
         cached = self.cache(result) if result is not None and error is None else None
         with self._lock:
             state = self._state(key)
-            if background:
-                state.end_background()
+            if mark is not None:
+                state.end_background(mark)
             if isinstance(error, RefreshCancelled):
                 return RETRY
             completion = state.complete(
@@ -151,7 +169,9 @@ class TokenStore:
             return RETRY
         if completion is Completion.FAILED:
             assert error is not None
-            if background:
+            if isinstance(error, RefreshAbandoned):
+                _LOGGER.debug("token refresh for %s abandoned: %s", key.scopes, error)
+            elif background:
                 _LOGGER.warning(
                     "background token refresh for %s failed (%s: %s); next attempt in %.0f s at the earliest",
                     key.scopes,

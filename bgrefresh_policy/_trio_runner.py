@@ -8,7 +8,7 @@ from typing import Any
 
 import trio
 
-from ._flight import Fetch, Finish, Flight, RefreshCancelled, Verdict
+from ._flight import Fetch, Finish, Flight, RefreshAbandoned, RefreshCancelled, Verdict
 
 __all__ = ["TrioRunner"]
 
@@ -31,6 +31,9 @@ class TrioRunner:
     def is_dead(self) -> bool:
         return False
 
+    def alive(self) -> bool:
+        return True
+
     def start(self, flight_key: Hashable, fetch: Fetch, finish: Finish, *, timeout: float | None) -> Flight:
         """Start a refresh as a system task and make it joinable under ``flight_key``.
 
@@ -45,17 +48,22 @@ class TrioRunner:
         flight.handle = trio.CancelScope()
         flight.started = trio.Event()
         flight.done = trio.Event()
+        try:
+            trio.lowlevel.spawn_system_task(self._run, flight_key, flight, fetch, finish, timeout)
+        except RuntimeError:  # the run is ending: record it, so the running mark is cleared
+            finish(None, RefreshAbandoned("the trio run is ending"))
+            raise
+        # The task runs only once the caller yields, so registering after the spawn is in time.
         self.flights[flight_key] = flight
         self._running[flight] = None
-        trio.lowlevel.spawn_system_task(self._run, flight_key, flight, fetch, finish, timeout)
         return flight
 
     async def _run(
         self, flight_key: Hashable, flight: Flight, fetch: Fetch, finish: Finish, limit: float | None
     ) -> None:
         result: Any = None
-        # Stays a cancellation if trio.Cancelled (close(), or the run ending) gets through.
-        error: BaseException | None = RefreshCancelled()
+        # Stays so if trio.Cancelled from the run ending gets through.
+        error: BaseException | None = RefreshAbandoned("the trio run ended with the token refresh running")
         try:
             with flight.handle:
                 with trio.move_on_after(math.inf if limit is None else limit) as deadline:
@@ -64,6 +72,8 @@ class TrioRunner:
                     error = None
                 if deadline.cancelled_caught:
                     error = TimeoutError(f"token refresh did not finish within refresh_timeout={limit}s")
+            if flight.handle.cancelled_caught:
+                error = RefreshCancelled()  # close()
         except Exception as exc:  # noqa: BLE001 - any credential error is the refresh's outcome;
             # an exception escaping a system task would crash the whole trio run.
             error = exc
@@ -106,3 +116,6 @@ class TrioRunner:
 
     def cancel_threadsafe(self) -> None:
         """Nothing to do from outside the run: trio cancels system tasks when its run ends."""
+
+    def abandon(self) -> None:
+        """Nothing to do: a finished run has concluded every refresh it cancelled."""

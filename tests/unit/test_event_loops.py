@@ -38,8 +38,34 @@ def test_sequential_asyncio_runs_share_one_policy() -> None:
     assert asyncio.run(cycle()) == ["Bearer token-1"] * 3
     asyncio.run(due_then_background())  # asyncio.run cancels the hung refresh as it closes its loop
     credential.gate = None
+    # The abandoned refresh counts as a failed attempt: runs within retry_delay do not each
+    # start (and lose) another token request.
+    for _ in range(5):
+        assert asyncio.run(cycle()) == ["Bearer token-1"] * 3
+    assert len(credential.calls) == 2
+    clock.advance(30)
     assert asyncio.run(cycle())[-1] == "Bearer token-3"
     assert len(policy._runners._asyncio) == 1  # runners of closed loops are dropped
+
+
+def test_a_loop_closed_with_a_refresh_pending_does_not_block_background_refreshes() -> None:
+    clock = FakeClock()
+    credential = ScriptedCredential(clock=clock)
+    policy = make_policy(credential, clock)
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(policy.on_request(make_request()))
+    clock.advance(3400)
+    credential.gate = asyncio.Event()
+    loop.run_until_complete(policy.on_request(make_request()))  # a background refresh, left pending
+    abandoned = next(iter(policy._runners._asyncio[loop]._tasks))
+    loop.close()  # without cancelling it: its task will never run again
+    credential.gate = None
+    clock.advance(30)  # past the back-off the abandoned attempt counts for
+    asyncio.run(policy.on_request(make_request()))  # another loop: starts a new background refresh
+    assert len(credential.calls) == 3
+    assert policy._store.current(policy._default_key).token.token == "token-3"
+    # The closed loop's task object can no longer be cancelled; it was the test's choice to leave it.
+    abandoned._log_destroy_pending = False
 
 
 def test_threads_each_running_their_own_loop() -> None:

@@ -89,14 +89,6 @@ def test_running_background_refresh_blocks_a_second_one() -> None:
     assert state.decide(NOW + 1, OPTIONS, background_allowed=True) is Action.BACKGROUND
 
 
-def test_a_lost_background_mark_expires_after_twice_the_timeout() -> None:
-    state = KeyState()
-    state.complete(0, token(200), NOW, retry_delay=30)
-    state.begin_background(NOW)
-    assert state.decide(NOW + 19.9, OPTIONS, background_allowed=True) is Action.ATTACH
-    assert state.decide(NOW + 20, OPTIONS, background_allowed=True) is Action.BACKGROUND
-
-
 def test_a_401_for_a_replaced_token_leaves_the_new_one() -> None:
     state = KeyState()
     state.complete(0, token(3600, serial=1), NOW, retry_delay=30)
