@@ -22,6 +22,8 @@ class AsyncioRunner:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        # Guards nothing of ours: azure-core's policy exposes a per-loop lock as _lock, and
+        # subclasses written for it take it around their own token handling.
         self.lock = asyncio.Lock()
         # Refreshes requests can join, by flight key; a flight leaves when it ends.
         self.flights: dict[Hashable, Flight] = {}

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["RefreshOptions", "check_credential", "check_scopes"]
+__all__ = ["RefreshOptions", "check_credential", "check_no_misspelt_option", "check_scopes"]
+
+_OPTION_NAMES = ("enable_cae", "min_validity", "retry_delay", "refresh_timeout")
 
 
 def _seconds(name: str, value: Any, *, allow_zero: bool) -> float:
@@ -70,3 +73,18 @@ def check_credential(credential: Any) -> None:
         raise TypeError(
             f"credential must have a get_token_info or get_token method; {type(credential).__name__} has neither"
         )
+
+
+def check_no_misspelt_option(kwargs: dict[str, Any]) -> None:
+    """Refuse a keyword that looks like a misspelt option.
+
+    Other keywords pass through to azure-core's policy, which accepts and ignores them (SDK
+    code and subclasses pass their own), so a typo would otherwise be silently dropped.
+
+    :param dict kwargs: the keyword arguments the policy did not recognise.
+    :raises TypeError: one of them is close to an option's name.
+    """
+    for name in kwargs:
+        close = difflib.get_close_matches(name, _OPTION_NAMES, n=1, cutoff=0.8)
+        if close:
+            raise TypeError(f"unexpected keyword argument {name!r}; did you mean {close[0]!r}?")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import copy
 import logging
 from collections.abc import Hashable
 from types import TracebackType
@@ -18,7 +19,7 @@ from ._compat import enforce_https
 from ._decision import Action, CachedToken
 from ._flight import RETRY, Flight, Verdict
 from ._key_state import BackgroundMark, TokenKey
-from ._options import RefreshOptions, check_credential, check_scopes
+from ._options import RefreshOptions, check_credential, check_no_misspelt_option, check_scopes
 from ._runners import Runner, RunnerRegistry
 from ._token_check import checked_token
 from ._token_store import TokenStore
@@ -100,12 +101,16 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
     ) -> None:
         check_credential(credential)
         check_scopes(scopes)
+        check_no_misspelt_option(kwargs)
         if not isinstance(enable_cae, bool):
             raise TypeError(f"enable_cae must be a bool, not {type(enable_cae).__name__}")
         self._store = TokenStore(
             RefreshOptions(min_validity=min_validity, retry_delay=retry_delay, refresh_timeout=refresh_timeout)
         )
         self._default_key = TokenKey.of(scopes)
+        # The key azure-core's single _token attribute stands for: the one last used by
+        # on_request (the policy's scopes), _request_token() or authorize_request().
+        self._token_key = self._default_key
         self._runners = RunnerRegistry()
         # Last, because the base class assigns self._token, which our setter handles.
         super().__init__(credential, *scopes, enable_cae=enable_cae, **kwargs)
@@ -119,6 +124,9 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
         :type request: ~azure.core.pipeline.PipelineRequest
         :raises ~azure.core.exceptions.ServiceRequestError: the URL is not https and
             ``enforce_https`` was not turned off.
+        :raises ~azure.core.exceptions.ClientAuthenticationError: or whatever else the
+            credential raises, unchanged, when there is no valid token to fall back on.
+        :raises TypeError: the credential returned something that is not a token.
         """
         enforce_https(request)
         key = self._default_key
@@ -127,6 +135,7 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
         current = self._store.attachable(key)
         if current is None:
             current = await self._token_for(key, self._scopes)
+        self._token_key = key
         self._attach(request, key, current)
 
     async def authorize_request(self, request: PipelineRequest[HTTPRequestType], *scopes: str, **kwargs: Any) -> None:
@@ -139,9 +148,14 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
         :param request: the request.
         :type request: ~azure.core.pipeline.PipelineRequest
         :param str scopes: the scopes the token is for.
+        :raises ~azure.core.exceptions.ClientAuthenticationError: or whatever else the
+            credential raises, unchanged.
+        :raises TypeError: the credential returned something that is not a token.
         """
         key = TokenKey.of(scopes, kwargs.get("tenant_id"))
-        self._attach(request, key, await self._refresh_explicit(key, scopes, kwargs))
+        cached = await self._refresh_explicit(key, scopes, kwargs)
+        self._token_key = key
+        self._attach(request, key, cached)
 
     async def send(
         self, request: PipelineRequest[HTTPRequestType]
@@ -181,6 +195,10 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
         await self._runners.aclose()
 
     async def __aenter__(self) -> AsyncBackgroundRefreshTokenPolicy[HTTPRequestType, AsyncHTTPResponseType]:
+        """Enter: the policy, ready; it closes on exit.
+
+        :return: the policy.
+        """
         return self
 
     async def __aexit__(
@@ -189,27 +207,28 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
         exc_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        """Close the policy (see :meth:`close`)."""
         await self.close()
 
     # --- azure-core's private surface, kept working for subclasses ----------------------
 
     @property
     def _token(self) -> TokenLike | None:
-        """The cached token for the policy's own scopes, as azure-core's attribute holds it."""
-        current = self._store.current(self._default_key)
+        """The token azure-core's attribute would hold: the cached one for the key last used."""
+        current = self._store.current(self._token_key)
         return current.token if current is not None else None
 
     @_token.setter
     def _token(self, value: TokenLike | None) -> None:
         if value is not None:
-            self._store.store(self._default_key, checked_token(value, "get_token_info"))
+            self._store.store(self._token_key, checked_token(value, "get_token_info"))
             return
         scope = _SEND_SCOPE.get()
         if scope is not None and scope.policy_id == id(self) and scope.key is not None:
             # A 401 inside send(): drop the token that request carried, if still cached.
             self._store.invalidate(scope.key, scope.serial)
         else:
-            self._store.invalidate(self._default_key)
+            self._store.invalidate(self._token_key)
 
     @property
     def _lock(self) -> Any:
@@ -217,15 +236,18 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
         return self._runners.current().lock
 
     def _need_new_token(self) -> bool:
-        current = self._store.current(self._default_key)
+        """Whether the token ``_token`` stands for is missing or due, under azure-core's rule."""
+        current = self._store.current(self._token_key)
         return current is None or current.is_due(self._store.clock())
 
     async def _request_token(self, *scopes: str, **kwargs: Any) -> None:
-        """Get a token from the credential and cache it, as azure-core's method does.
+        """Get a token from the credential and cache it; ``_token`` is that token from then on.
 
         :param str scopes: the scopes the token is for.
         """
-        await self._refresh_explicit(TokenKey.of(scopes, kwargs.get("tenant_id")), scopes, kwargs)
+        key = TokenKey.of(scopes, kwargs.get("tenant_id"))
+        await self._refresh_explicit(key, scopes, kwargs)
+        self._token_key = key
 
     # --- machinery ---------------------------------------------------------------------
 
@@ -259,14 +281,7 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
                 return verdict.token
             assert verdict.error is not None
             still_valid = self._store.still_valid(key)
-            if still_valid is not None:
-                _LOGGER.warning(
-                    "token refresh for %s failed (%s: %s); using the current token, valid for %.0f s more",
-                    key.scopes,
-                    type(verdict.error).__name__,
-                    verdict.error,
-                    still_valid.expires_on - self._store.clock(),
-                )
+            if still_valid is not None:  # logged once, by the store, for all the waiters
                 return still_valid
             raise verdict.error
 
@@ -302,6 +317,9 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
         method = "get_token_info" if hasattr(self._credential, "get_token_info") else "get_token"
 
         async def fetch() -> TokenLike:
+            # The task copied the context of the request that started it; the refresh is not
+            # part of that request's send(), so it does not keep its scope.
+            _SEND_SCOPE.set(None)
             # A copy: azure-core's _get_token pops options out of the dict it is given.
             return checked_token(await self._get_token(*scopes, **dict(kwargs)), method)
 
@@ -321,6 +339,8 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         del state["_runners"]
+        # Its own store even for copy.copy, which would otherwise share it (and close it).
+        state["_store"] = copy.copy(self._store)
         state["_lock_instance"] = None
         state["next"] = None  # the links belong to the pipeline this copy is not part of
         return state

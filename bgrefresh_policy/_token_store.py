@@ -179,6 +179,14 @@ class TokenStore:
                     error,
                     self.options.retry_delay,
                 )
+            elif current is not None and current.expires_on > now:
+                _LOGGER.warning(
+                    "token refresh for %s failed (%s: %s); using the current token, valid for %.0f s more",
+                    key.scopes,
+                    type(error).__name__,
+                    error,
+                    current.expires_on - now,
+                )
             return Verdict(None, error)
         assert cached is not None
         if completion is Completion.NOT_NEWER:

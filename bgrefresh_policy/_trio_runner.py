@@ -22,6 +22,8 @@ class TrioRunner:
     """
 
     def __init__(self) -> None:
+        # Guards nothing of ours: azure-core's policy exposes a per-run lock as _lock, and
+        # subclasses written for it take it around their own token handling.
         self.lock = trio.Lock()
         # Refreshes requests can join, by flight key; a flight leaves when it ends.
         self.flights: dict[Hashable, Flight] = {}

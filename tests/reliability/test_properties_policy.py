@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from azure.core.credentials import AccessTokenInfo, TokenRequestOptions
+from azure.core.pipeline import AsyncPipeline
+from azure.core.rest import HttpRequest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from tests.support import FakeClock, bearer, make_request
+from tests.support import FakeClock, ScriptedTransport, bearer, make_request
 from tests.unit.conftest import SCOPE, make_policy
 
 
@@ -70,6 +72,7 @@ class PolicyMachine(RuleBasedStateMachine):
         self.credential.generation = lambda: self.policy._store.generation(self.policy._default_key)
         self.requests: list[Request] = []
         self.explicit: list[asyncio.Task[None]] = []
+        self.sends: list[asyncio.Task[Any]] = []
         self.last_invalidation = 0
         self.attach_time: dict[int, float] = {}
         self.closed_tasks: set[asyncio.Task[Any]] = set()
@@ -108,6 +111,21 @@ class PolicyMachine(RuleBasedStateMachine):
     def unauthorized(self) -> None:
         self.policy._token = None  # what azure-core's send() does on a 401
         self.last_invalidation = len(self.credential.calls)
+
+    @rule()
+    def rejected_with_401(self) -> None:
+        """A request through azure-core's send() answered 401: the token it carried is dropped if still cached."""
+        calls_before = len(self.credential.calls)
+        generation_before = self.credential.generation()
+        pipeline = AsyncPipeline(ScriptedTransport(self._unauthorized), policies=[self.policy])
+        self.sends.append(self.loop.create_task(pipeline.run(HttpRequest("GET", "https://example.test/"))))
+        self.settle()
+        if self.credential.generation() != generation_before:
+            self.last_invalidation = max(self.last_invalidation, calls_before)
+
+    @staticmethod
+    async def _unauthorized(request: Any) -> tuple[int, dict[str, str]]:
+        return 401, {}
 
     @rule()
     def claims_challenge(self) -> None:
@@ -153,7 +171,7 @@ class PolicyMachine(RuleBasedStateMachine):
             assert state is None or state.background_since is None
 
     def teardown(self) -> None:
-        tasks = [entry.task for entry in self.requests] + self.explicit
+        tasks = [entry.task for entry in self.requests] + self.explicit + self.sends
         # Waiting requests start new refreshes when theirs fail: answer until everyone is done.
         for _ in range(50):
             for call in self.credential.pending():

@@ -116,3 +116,14 @@ def test_jitter_is_drawn_per_token_within_azure_cores_range() -> None:
     jitters = {policy._store.cache(AccessToken("t", 1)).jitter for _ in range(200)}
     assert jitters <= set(range(61))
     assert len(jitters) > 1
+
+
+@pytest.mark.parametrize(("typo", "meant"), [("min_valdity", "min_validity"), ("refresh_timout", "refresh_timeout")])
+def test_a_misspelt_option_is_refused(typo: str, meant: str) -> None:
+    options: dict[str, Any] = {typo: 5}
+    with pytest.raises(TypeError, match=f"{typo!r}; did you mean {meant!r}"):
+        AsyncBackgroundRefreshTokenPolicy(credential(), SCOPE, **options)
+
+
+def test_other_keywords_pass_through_to_azure_core_as_before() -> None:
+    AsyncBackgroundRefreshTokenPolicy(credential(), SCOPE, logging_enable=True, transport=None)

@@ -147,3 +147,55 @@ async def test_token_attribute_reads_and_writes_like_azure_core(policy: Any, clo
     assert policy._need_new_token()
     with pytest.raises(TypeError, match="expected an AccessTokenInfo"):
         policy._token = "a bare string"
+
+
+async def test_request_token_then_token_as_azure_core_subclasses_do(
+    policy: Any, credential: ScriptedCredential, clock: FakeClock
+) -> None:
+    """A subclass that gets a token for its own scope and tenant, then reads ``self._token``."""
+    await policy._request_token("https://vault.azure.net/.default", tenant_id="tenant-b")
+    assert policy._token.token == "token-1"
+    assert credential.calls[0].scopes == ("https://vault.azure.net/.default",)
+    assert credential.calls[0].options == {"tenant_id": "tenant-b"}
+    assert not policy._need_new_token()
+    clock.advance(3400)
+    assert policy._need_new_token()  # judged on that token
+    policy._token = None
+    assert policy._token is None
+    request = make_request()
+    await policy.on_request(request)  # on_request keeps to the policy's own scopes
+    assert bearer(request) == "Bearer token-2"
+    now_cached: Any = policy._token
+    assert now_cached.token == "token-2"
+
+
+async def test_refresh_started_inside_send_is_not_part_of_its_401_scope(policy: Any, clock: FakeClock) -> None:
+    from bgrefresh_policy._policy_async import _SEND_SCOPE
+
+    seen: list[object] = []
+
+    class Recording(ScriptedCredential):
+        async def get_token_info(self, *scopes: str, options: Any = None) -> Any:
+            seen.append(_SEND_SCOPE.get())
+            return await super().get_token_info(*scopes, options=options)
+
+    recording = make_policy(Recording(clock=clock), clock)
+    await recording.on_request(make_request())
+    clock.advance(3400)
+    await AsyncPipeline(ScriptedTransport(), policies=[recording]).run(HttpRequest("GET", "https://example.test/"))
+    await recording.wait_for_refreshes()
+    assert len(seen) == 2
+    assert seen[1] is None  # the background refresh began inside send(), without its scope
+
+
+async def test_another_policys_on_request_inside_send_leaves_the_401_check_alone(
+    policy: Any, credential: ScriptedCredential
+) -> None:
+    other: Any = AsyncBackgroundRefreshTokenPolicy(credential, "https://other.example.test/.default")
+
+    async def respond(request: Any) -> tuple[int, dict[str, str]]:
+        await other.on_request(make_request())  # a second policy used within the first one's send()
+        return 401, {}
+
+    await AsyncPipeline(ScriptedTransport(respond), policies=[policy]).run(HttpRequest("GET", "https://example.test/"))
+    assert policy._token is None  # the 401 dropped the first policy's token, not judged by the other's

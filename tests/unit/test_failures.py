@@ -106,3 +106,33 @@ async def test_inline_request_joined_to_a_hung_background_refresh_gets_the_timeo
     request = make_request()
     await policy.on_request(request)
     assert bearer(request) == "Bearer token-3"
+
+
+async def test_a_failed_inline_refresh_is_logged_once_for_all_its_waiters(
+    clock: FakeClock, credential: ScriptedCredential, caplog: pytest.LogCaptureFixture
+) -> None:
+    policy = make_policy(credential, clock, min_validity=120)
+    await policy.on_request(make_request())
+    clock.advance(3500)  # 100 s left: below min_validity, every request waits
+    credential.gate = asyncio.Event()
+    credential.errors.append(ConnectionError("token endpoint down"))
+    waiters = [asyncio.ensure_future(policy.on_request(make_request())) for _ in range(100)]
+    await asyncio.sleep(0)
+    credential.gate.set()
+    await asyncio.gather(*waiters)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "ConnectionError: token endpoint down" in warnings[0].getMessage()
+
+
+async def test_waiters_keep_the_current_token_when_the_answer_is_not_newer(
+    clock: FakeClock, credential: ScriptedCredential
+) -> None:
+    policy = make_policy(credential, clock, min_validity=120)
+    await policy.on_request(make_request())
+    clock.advance(3550)  # 50 s left: the request waits for a refresh
+    credential.fixed_expiry = clock.now + 40  # the credential answers with one that expires sooner
+    request = make_request()
+    await policy.on_request(request)
+    assert len(credential.calls) == 2
+    assert bearer(request) == "Bearer token-1"  # the longer-lived token, not the credential's answer

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import gc
 import pickle
+import time
 from typing import Any
 
 import pytest
+from azure.core.credentials import AccessTokenInfo
 from azure.core.pipeline import AsyncPipeline
 
 from bgrefresh_policy import AsyncBackgroundRefreshTokenPolicy
@@ -101,18 +104,33 @@ async def test_background_refresh_cancelled_before_it_began_clears_its_mark(
     assert policy._store.peek(policy._default_key).background_since is None
 
 
-async def test_refresh_tasks_are_held_by_the_policy(
-    policy: Any, credential: ScriptedCredential, clock: FakeClock
-) -> None:
-    import gc
+class _NeverAnswers:
+    """A credential whose call waits on a future nothing else references: only its task holds it."""
 
-    await due(policy, clock)
-    credential.gate = asyncio.Event()
-    await policy.on_request(make_request())
-    gc.collect()  # the loop holds tasks weakly; without the policy's reference this one would vanish
-    credential.gate.set()
-    await asyncio.sleep(0.01)
-    assert credential.finished == 2
+    async def get_token_info(self, *scopes: str, options: Any = None) -> Any:
+        await asyncio.get_running_loop().create_future()
+
+
+async def test_refresh_tasks_are_held_by_the_policy() -> None:
+    policy: Any = AsyncBackgroundRefreshTokenPolicy(_NeverAnswers(), SCOPE)  # type: ignore[arg-type]
+    policy._token = AccessTokenInfo("due", int(time.time() + 200))
+    await policy.on_request(make_request())  # starts a background refresh that never ends
+    gc.collect()  # the loop holds tasks weakly: a task only it held would be destroyed here
+    runner = policy._runners.current()
+    assert len(runner._tasks) == 1
+    await policy.close()  # then the conftest check: no "Task was destroyed but it is pending"
+
+
+def test_a_shallow_copy_has_its_own_tokens_and_closes_on_its_own() -> None:
+    clock = FakeClock()
+    policy = make_policy(ScriptedCredential(clock=clock), clock)
+    asyncio.run(policy.on_request(make_request()))
+    duplicate: Any = copy.copy(policy)
+    assert duplicate._store is not policy._store
+    assert duplicate._token is None
+    asyncio.run(duplicate.close())
+    assert policy._store.closed is False
+    assert policy._token is not None
 
 
 def test_copies_leave_the_pipeline_and_a_closed_state_behind() -> None:
