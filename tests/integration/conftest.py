@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 import time_machine
 from azure.identity.aio import ClientAssertionCredential, ClientSecretCredential
+from azure.mgmt.resource.resources.aio import ResourceManagementClient
 
 from bgrefresh_policy import AsyncBackgroundRefreshTokenPolicy
+from tests.emulator.arm import SUBSCRIPTION_ID
 from tests.emulator.server import CLIENT_ID, CLIENT_SECRET, TENANT_ID, Emulator
 
 ARM_SCOPE = "https://management.azure.com/.default"
@@ -62,6 +64,18 @@ def assertion_credential(emulator: Emulator, **kwargs: Any) -> ClientAssertionCr
 async def credential(emulator: Emulator) -> AsyncIterator[ClientSecretCredential]:
     async with secret_credential(emulator) as cred:
         yield cred
+
+
+def arm_client(emulator: Emulator, credential: Any, policy: Any, **kwargs: Any) -> ResourceManagementClient:
+    """The real async ResourceManagementClient on the emulator's ARM, authorized by ``policy``.
+
+    Keyword arguments go to the client (``retry_total=0`` to see each failure, ``transport=``).
+    """
+    if "transport" not in kwargs:
+        kwargs["connection_verify"] = emulator.ca_path
+    return ResourceManagementClient(
+        credential, SUBSCRIPTION_ID, base_url=emulator.url, authentication_policy=policy, **kwargs
+    )
 
 
 def background_policy(credential: Any, **options: Any) -> Any:

@@ -24,24 +24,21 @@ from azure.core.pipeline.transport import AioHttpTransport
 from azure.core.rest import AsyncHttpResponse, HttpRequest
 from azure.mgmt.resource.resources.aio import ResourceManagementClient
 
+from tests.emulator.arm import SUBSCRIPTION_ID
 from tests.emulator.entra import Fault
 from tests.emulator.server import Emulator
-from tests.integration.conftest import ARM_SCOPE, assertion_credential, background_policy, make_due, secret_credential
+from tests.integration.conftest import (
+    ARM_SCOPE,
+    arm_client,
+    assertion_credential,
+    background_policy,
+    make_due,
+    secret_credential,
+)
 
 pytestmark = pytest.mark.integration
 
 CLAIMS = json.dumps({"access_token": {"nbf": {"essential": True, "value": "1732000000"}}})
-
-
-def arm_client(emulator: Emulator, credential: Any, policy: Any) -> ResourceManagementClient:
-    return ResourceManagementClient(
-        credential,
-        "00000000-0000-0000-0000-00000000c0de",
-        base_url=emulator.url,
-        authentication_policy=policy,
-        connection_verify=emulator.ca_path,
-        retry_total=0,
-    )
 
 
 async def timed_get(client: ResourceManagementClient) -> float:
@@ -52,7 +49,10 @@ async def timed_get(client: ResourceManagementClient) -> float:
 
 
 async def test_resource_groups_through_the_policy(emulator: Emulator, credential: Any) -> None:
-    async with background_policy(credential) as policy, arm_client(emulator, credential, policy) as client:
+    async with (
+        background_policy(credential) as policy,
+        arm_client(emulator, credential, policy, retry_total=0) as client,
+    ):
         names = [group.name async for group in client.resource_groups.list()]
     assert names == ["rg-alpha", "rg-beta"]
     assert emulator.tokens.requests == 1
@@ -66,7 +66,7 @@ async def test_requests_keep_flowing_across_a_refresh(
     async with (
         make_credential(emulator) as credential,
         background_policy(credential) as policy,
-        arm_client(emulator, credential, policy) as client,
+        arm_client(emulator, credential, policy, retry_total=0) as client,
     ):
         await timed_get(client)  # first token, inline
         emulator.tokens.latency = 1.0  # the refresh takes a second
@@ -90,7 +90,7 @@ async def test_azure_core_policy_waits_for_the_same_refresh(
 ) -> None:
     """The counterpart: azure-core's own policy makes requests wait for the token endpoint."""
     policy = AsyncBearerTokenCredentialPolicy(credential, ARM_SCOPE)
-    async with arm_client(emulator, credential, policy) as client:
+    async with arm_client(emulator, credential, policy, retry_total=0) as client:
         await timed_get(client)
         emulator.tokens.latency = 1.0
         make_due(wall_clock, emulator)
@@ -103,7 +103,10 @@ async def test_one_token_request_per_refresh_cycle_under_150_concurrent_requests
     emulator: Emulator, credential: Any, wall_clock: time_machine.Traveller
 ) -> None:
     emulator.tokens.latency = 0.2
-    async with background_policy(credential) as policy, arm_client(emulator, credential, policy) as client:
+    async with (
+        background_policy(credential) as policy,
+        arm_client(emulator, credential, policy, retry_total=0) as client,
+    ):
         await timed_get(client)
         for cycle in range(3):
             make_due(wall_clock, emulator)
@@ -119,7 +122,7 @@ async def test_cae_claims_challenge_round_trip(emulator: Emulator, credential: A
     emulator.arm.demand_claims = CLAIMS
     async with (
         background_policy(credential, enable_cae=True) as policy,
-        arm_client(emulator, credential, policy) as client,
+        arm_client(emulator, credential, policy, retry_total=0) as client,
     ):
         await timed_get(client)  # 401 insufficient_claims, then a token with the claims, then 200
         await timed_get(client)  # the claims token is cached and reused
@@ -136,7 +139,7 @@ async def test_token_endpoint_outage_in_the_background_window_then_recovery(
     async with (
         secret_credential(emulator, retry_total=0) as credential,
         background_policy(credential, retry_delay=40) as policy,
-        arm_client(emulator, credential, policy) as client,
+        arm_client(emulator, credential, policy, retry_total=0) as client,
     ):
         await timed_get(client)
         make_due(wall_clock, emulator)
@@ -169,7 +172,7 @@ async def test_composed_into_a_plain_async_pipeline_client(
             transport=AioHttpTransport(connection_verify=emulator.ca_path),
         ) as client,
     ):
-        url = f"{emulator.url}/subscriptions/00000000-0000-0000-0000-00000000c0de/resourcegroups?api-version=2024-11-01"
+        url = f"{emulator.url}/subscriptions/{SUBSCRIPTION_ID}/resourcegroups?api-version=2024-11-01"
         response = await client.send_request(HttpRequest("GET", url))
         assert response.status_code == 200
         assert [g["name"] for g in response.json()["value"]] == ["rg-alpha", "rg-beta"]

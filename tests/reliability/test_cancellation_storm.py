@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 import time_machine
-from azure.mgmt.resource.resources.aio import ResourceManagementClient
 
 from tests.emulator.server import Emulator
-from tests.integration.conftest import background_policy, make_due, secret_credential
+from tests.integration.conftest import arm_client, background_policy, make_due, secret_credential
 from tests.support import FakeClock, ScriptedCredential, bearer, make_request
 from tests.unit.conftest import make_policy
 
@@ -69,13 +68,7 @@ async def test_storm_through_the_real_client(emulator: Emulator, wall_clock: tim
     async with (
         secret_credential(emulator) as credential,
         background_policy(credential) as policy,
-        ResourceManagementClient(
-            credential,
-            "00000000-0000-0000-0000-00000000c0de",
-            base_url=emulator.url,
-            authentication_policy=policy,
-            connection_verify=emulator.ca_path,
-        ) as client,
+        arm_client(emulator, credential, policy) as client,
     ):
         for cycle in range(3):
             if cycle:

@@ -15,11 +15,10 @@ from typing import Any
 import pytest
 import time_machine
 from azure.core.exceptions import AzureError
-from azure.mgmt.resource.resources.aio import ResourceManagementClient
 
 from tests.emulator.entra import Fault
 from tests.emulator.server import Emulator
-from tests.integration.conftest import background_policy, make_due, secret_credential
+from tests.integration.conftest import arm_client, background_policy, make_due, secret_credential
 from tests.reliability.conftest import FaultRow
 
 pytestmark = pytest.mark.integration
@@ -57,17 +56,6 @@ FAULTS: dict[str, Callable[[Emulator], Awaitable[None]]] = {
 }
 
 
-def _client(emulator: Emulator, credential: Any, policy: Any) -> ResourceManagementClient:
-    return ResourceManagementClient(
-        credential,
-        "00000000-0000-0000-0000-00000000c0de",
-        base_url=emulator.url,
-        authentication_policy=policy,
-        connection_verify=emulator.ca_path,
-        retry_total=0,
-    )
-
-
 def _token_of(emulator: Emulator, policy: Any) -> str:
     assert policy._token is not None
     return str(policy._token.token)
@@ -82,7 +70,7 @@ async def test_fault_in_the_background_window(
     async with (
         secret_credential(emulator, retry_total=0, read_timeout=2) as credential,
         background_policy(credential, retry_delay=RETRY_DELAY, refresh_timeout=0.5) as policy,
-        _client(emulator, credential, policy) as client,
+        arm_client(emulator, credential, policy, retry_total=0) as client,
     ):
         await client.resource_groups.get("rg-alpha")
         first_token = _token_of(emulator, policy)
@@ -124,7 +112,7 @@ async def test_fault_when_the_request_must_wait(
     async with (
         secret_credential(emulator, retry_total=0, read_timeout=1) as credential,
         background_policy(credential) as policy,
-        _client(emulator, credential, policy) as client,
+        arm_client(emulator, credential, policy, retry_total=0) as client,
     ):
         await client.resource_groups.get("rg-alpha")
         wall_clock.shift(3600)  # expired

@@ -14,28 +14,17 @@ from typing import Any
 import pytest
 import time_machine
 from azure.core.credentials import AccessTokenInfo
-from azure.mgmt.resource.resources.aio import ResourceManagementClient
 
 from bgrefresh_policy import AsyncBackgroundRefreshTokenPolicy
 from tests.emulator.arm import ARM_SCOPE
 from tests.emulator.entra import Fault
 from tests.emulator.server import CLIENT_SECRET, TENANT_ID, Emulator
-from tests.integration.conftest import background_policy, make_due, secret_credential
+from tests.integration.conftest import arm_client, background_policy, make_due, secret_credential
 from tests.support import make_request
 
 pytestmark = pytest.mark.integration
 
 VAULT_SCOPE = "https://vault.azure.net/.default"
-
-
-def _client(emulator: Emulator, credential: Any, policy: Any) -> ResourceManagementClient:
-    return ResourceManagementClient(
-        credential,
-        "00000000-0000-0000-0000-00000000c0de",
-        base_url=emulator.url,
-        authentication_policy=policy,
-        connection_verify=emulator.ca_path,
-    )
 
 
 def _objects_of(policy: Any) -> list[Any]:
@@ -58,7 +47,7 @@ async def test_nothing_secret_is_logged_printed_or_raised(
     async with (
         secret_credential(emulator, retry_total=0, read_timeout=1) as credential,
         background_policy(credential, min_validity=120, refresh_timeout=0.3, retry_delay=5) as policy,
-        _client(emulator, credential, policy) as client,
+        arm_client(emulator, credential, policy) as client,
     ):
         await client.resource_groups.get("rg-alpha")  # inline
         make_due(wall_clock, emulator)
@@ -112,7 +101,7 @@ async def test_a_token_for_one_key_is_never_attached_for_another(emulator: Emula
     async with (
         secret_credential(emulator, additionally_allowed_tenants=["another-tenant"]) as credential,
         background_policy(credential) as policy,
-        _client(emulator, credential, policy) as client,
+        arm_client(emulator, credential, policy) as client,
     ):
 
         async def other_keys() -> None:

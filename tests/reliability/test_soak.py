@@ -19,11 +19,10 @@ import aiohttp
 import pytest
 import time_machine
 from azure.core.pipeline.transport import AioHttpTransport
-from azure.mgmt.resource.resources.aio import ResourceManagementClient
 
 import bgrefresh_policy
 from tests.emulator.server import Emulator
-from tests.integration.conftest import background_policy, make_due, secret_credential
+from tests.integration.conftest import arm_client, background_policy, make_due, secret_credential
 from tests.reliability.conftest import SOAK_FIGURES
 
 pytestmark = [pytest.mark.integration, pytest.mark.soak]
@@ -64,12 +63,8 @@ async def test_soak(emulator: Emulator, wall_clock: time_machine.Traveller) -> N
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls)) as session,
         secret_credential(emulator, transport=AioHttpTransport(session=session, session_owner=False)) as credential,
         background_policy(credential) as policy,
-        ResourceManagementClient(
-            credential,
-            "00000000-0000-0000-0000-00000000c0de",
-            base_url=emulator.url,
-            authentication_policy=policy,
-            transport=AioHttpTransport(session=session, session_owner=False),
+        arm_client(
+            emulator, credential, policy, transport=AioHttpTransport(session=session, session_owner=False)
         ) as client,
     ):
 
