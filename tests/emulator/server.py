@@ -25,6 +25,7 @@ class _Listener:
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         self._ca = ca
         self._site: web.TCPSite | None = None
+        self._trusted = True
         self.port = 0
 
     @property
@@ -44,7 +45,10 @@ class _Listener:
 
     async def listen(self, *, trusted: bool) -> None:
         if self._site is not None:
+            if trusted == self._trusted:
+                return  # already serving as asked: keep the clients' connections
             await self.refuse()
+        self._trusted = trusted
         self._site = web.TCPSite(
             self._runner, "127.0.0.1", self.port, ssl_context=self._tls(trusted=trusted), reuse_address=True
         )

@@ -8,6 +8,7 @@ fault table printed at the end of the run (see conftest.py and the README's Reli
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -56,12 +57,30 @@ FAULTS: dict[str, Callable[[Emulator], Awaitable[None]]] = {
 }
 
 
+# Python 3.10's asyncio SSL transport warns "unclosed transport" when a connection is cut under
+# it (rewritten in 3.11, which does not); these faults cut connections on purpose.
+_CUT_CONNECTION_MARKS = (
+    [
+        pytest.mark.filterwarnings("ignore:unclosed transport:ResourceWarning"),
+        pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+    ]
+    if sys.version_info < (3, 11)
+    else []
+)
+FAULT_CASES = [
+    pytest.param(
+        name, marks=_CUT_CONNECTION_MARKS if name in ("dropped connection", "connection refused", "TLS failure") else []
+    )
+    for name in FAULTS
+]
+
+
 def _token_of(emulator: Emulator, policy: Any) -> str:
     assert policy._token is not None
     return str(policy._token.token)
 
 
-@pytest.mark.parametrize("fault", list(FAULTS))
+@pytest.mark.parametrize("fault", FAULT_CASES)
 async def test_fault_in_the_background_window(
     fault: str, emulator: Emulator, wall_clock: time_machine.Traveller, record_fault_row: Any
 ) -> None:
@@ -102,7 +121,7 @@ async def test_fault_in_the_background_window(
     record_fault_row(FaultRow(fault, "background", requests, failed, attempts, "", recovery))
 
 
-@pytest.mark.parametrize("fault", list(FAULTS))
+@pytest.mark.parametrize("fault", FAULT_CASES)
 async def test_fault_when_the_request_must_wait(
     fault: str, emulator: Emulator, wall_clock: time_machine.Traveller, record_fault_row: Any
 ) -> None:
