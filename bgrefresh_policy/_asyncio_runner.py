@@ -15,7 +15,7 @@ __all__ = ["AsyncioRunner"]
 class AsyncioRunner:
     """Owns every refresh task the policy starts on one event loop.
 
-    Used only from that loop's thread, so its dicts and sets need no lock.
+    Used only from that loop's thread, so its dicts need no lock.
 
     :param loop: the running event loop.
     """
@@ -32,9 +32,6 @@ class AsyncioRunner:
         self._tasks: dict[asyncio.Task[Verdict], tuple[Hashable, Flight, Finish]] = {}
         # Set by close(): a cancellation from then on is the policy's, not the loop's end.
         self._closing = False
-
-    def is_dead(self) -> bool:
-        return self.loop.is_closed()
 
     def alive(self) -> bool:
         return not self.loop.is_closed()

@@ -21,8 +21,6 @@ class Runner(Protocol):
     lock: Any
     flights: dict[Hashable, Flight]
 
-    def is_dead(self) -> bool: ...
-
     def alive(self) -> bool: ...
 
     def start(self, flight_key: Hashable, fetch: Fetch, finish: Finish, *, timeout: float | None) -> Flight: ...
@@ -84,8 +82,8 @@ class RunnerRegistry:
         Sequential ``asyncio.run`` calls would otherwise pile up runners, and a loop closed
         with refreshes still pending would keep their running marks set for good.
         """
-        dead = [runner for runner in self._asyncio.values() if runner.is_dead()]
-        self._asyncio = {loop: runner for loop, runner in self._asyncio.items() if not runner.is_dead()}
+        dead = [runner for runner in self._asyncio.values() if not runner.alive()]
+        self._asyncio = {loop: runner for loop, runner in self._asyncio.items() if runner not in dead}
         return dead
 
     @staticmethod

@@ -30,9 +30,6 @@ class TrioRunner:
         # Flights not yet done, in start order; their handle is the cancel scope close() cancels.
         self._running: dict[Flight, None] = {}
 
-    def is_dead(self) -> bool:
-        return False
-
     def alive(self) -> bool:
         return True
 
