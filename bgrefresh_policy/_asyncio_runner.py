@@ -7,12 +7,12 @@ import contextlib
 from collections.abc import Hashable
 from typing import Any
 
-from ._flight import Fetch, Finish, Flight, RefreshAbandoned, RefreshCancelled, Verdict
+from ._flight import Fetch, Finish, Flight, LoopRunnerBase, RefreshAbandoned, RefreshCancelled, Verdict
 
 __all__ = ["AsyncioRunner"]
 
 
-class AsyncioRunner:
+class AsyncioRunner(LoopRunnerBase):
     """Owns every refresh task the policy starts on one event loop.
 
     Used only from that loop's thread, so its dicts need no lock.

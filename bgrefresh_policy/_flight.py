@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, NamedTuple
 
 from ._decision import CachedToken
 
-__all__ = ["RETRY", "Fetch", "Finish", "Flight", "RefreshAbandoned", "RefreshCancelled", "Verdict"]
+__all__ = ["RETRY", "Fetch", "Finish", "Flight", "LoopRunnerBase", "RefreshAbandoned", "RefreshCancelled", "Verdict"]
 
 
 class RefreshCancelled(Exception):
@@ -49,9 +49,10 @@ class Flight:
     and is the only one that cancels it.
     """
 
-    __slots__ = ("concluded", "done", "handle", "started", "timed_out", "verdict")
+    __slots__ = ("concluded", "deadline", "done", "handle", "key", "pending", "started", "timed_out", "verdict")
 
-    def __init__(self) -> None:
+    def __init__(self, key: Hashable = None) -> None:
+        self.key = key
         self.verdict: Verdict = RETRY
         self.handle: Any = None
         self.timed_out = False
@@ -59,3 +60,31 @@ class Flight:
         # trio only: events for "the credential call has begun" and "the verdict is set".
         self.started: Any = None
         self.done: Any = None
+        # threads only: when waiters stop waiting for a background refresh (time.monotonic()),
+        # and the (fetch, finish) of an inline refresh that the first waiter runs itself.
+        self.deadline: float | None = None
+        self.pending: tuple[Any, Finish] | None = None
+
+
+class LoopRunnerBase:
+    """What the event-loop runners share: joining a refresh in flight, or starting one.
+
+    Used only from the loop's thread, so ``flights`` needs no lock.
+    """
+
+    # Refreshes requests can join, by flight key; a flight leaves when it ends.
+    flights: dict[Hashable, Flight]
+
+    def start(self, flight_key: Hashable, fetch: Fetch, finish: Finish, *, timeout: float | None) -> Flight:
+        raise NotImplementedError
+
+    def join_or_start(self, flight_key: Hashable, fetch: Fetch, finish: Finish) -> Flight:
+        """The refresh joinable under ``flight_key``, started (with no timeout) if there is none.
+
+        :param flight_key: what requests that may share this refresh look it up by.
+        :param fetch: asks the credential, if a refresh starts.
+        :param finish: records its outcome, if a refresh starts.
+        :return: the flight.
+        :rtype: Flight
+        """
+        return self.flights.get(flight_key) or self.start(flight_key, fetch, finish, timeout=None)

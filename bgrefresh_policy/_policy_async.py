@@ -2,70 +2,45 @@
 
 from __future__ import annotations
 
-import contextvars
-import copy
-import logging
-from collections.abc import Hashable
 from types import TracebackType
 from typing import Any
 
-from azure.core.credentials import AccessToken, AccessTokenInfo
 from azure.core.credentials_async import AsyncTokenProvider
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import AsyncBearerTokenCredentialPolicy
 from azure.core.pipeline.policies._authentication_async import AsyncHTTPResponseType, HTTPRequestType
 
 from ._compat import enforce_https
-from ._decision import Action, CachedToken
-from ._flight import RETRY, Flight, Verdict
+from ._decision import CachedToken
+from ._flight import RETRY, Fetch, Flight, Verdict
 from ._key_state import BackgroundMark, TokenKey
-from ._options import RefreshOptions, check_credential, check_no_misspelt_option, check_scopes
+from ._policy_base import _SEND_SCOPE, PolicyBase, flight_key
 from ._runners import Runner, RunnerRegistry
 from ._token_check import checked_token
-from ._token_store import TokenStore
+from ._token_flow import Flow, Step, explicit_flow, token_flow
 
 __all__ = ["AsyncBackgroundRefreshTokenPolicy"]
 
-_LOGGER = logging.getLogger(__name__)
 
-TokenLike = AccessToken | AccessTokenInfo
-
-
-class _SendScope:
-    """What one ``send()`` of one policy attached: the key and the serial of the token.
-
-    azure-core's ``send()`` answers a 401 with ``self._token = None``; the setter reads this to
-    drop that token only if it is still the cached one, and only for the key it was attached
-    for. Outside ``send()`` there is no scope, and ``_token = None`` drops the token as in azure-core.
-    """
-
-    __slots__ = ("key", "policy_id", "serial")
-
-    def __init__(self, policy_id: int) -> None:
-        self.policy_id = policy_id
-        self.key: TokenKey | None = None
-        self.serial: int | None = None
-
-
-_SEND_SCOPE: contextvars.ContextVar[_SendScope | None] = contextvars.ContextVar(
-    "bgrefresh_policy_send_scope", default=None
-)
-
-
-def _flight_key(key: TokenKey, generation: int, kwargs: dict[str, Any]) -> Hashable:
-    # Plain refreshes of one key and generation share a flight; an explicit request shares
-    # only with one asking with the same arguments (claims, tenant_id, ...).
-    if not kwargs:
-        return (key, generation)
+async def _drive(runner: Runner, flow: Flow) -> CachedToken:
+    """Run a flow on the runner's event loop: await each flight it yields."""
     try:
-        frozen = tuple(sorted(kwargs.items()))
-        hash(frozen)
-    except TypeError:
-        return object()  # unhashable arguments: never shared
-    return (key, generation, frozen)
+        step, flight = next(flow)
+        while True:
+            verdict: Verdict = RETRY
+            if step is Step.STARTED:
+                await runner.started(flight)
+            else:
+                verdict = await runner.wait(flight)
+            step, flight = flow.send(verdict)
+    except StopIteration as stop:
+        token: CachedToken = stop.value
+        return token
 
 
-class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPRequestType, AsyncHTTPResponseType]):
+class AsyncBackgroundRefreshTokenPolicy(
+    PolicyBase, AsyncBearerTokenCredentialPolicy[HTTPRequestType, AsyncHTTPResponseType]
+):
     """Adds a bearer token to requests, refreshing it in the background before it runs out.
 
     A drop-in for :class:`~azure.core.pipeline.policies.AsyncBearerTokenCredentialPolicy`: once a
@@ -99,19 +74,15 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
         refresh_timeout: float = 30.0,
         **kwargs: Any,
     ) -> None:
-        check_credential(credential)
-        check_scopes(scopes)
-        check_no_misspelt_option(kwargs)
-        if not isinstance(enable_cae, bool):
-            raise TypeError(f"enable_cae must be a bool, not {type(enable_cae).__name__}")
-        self._store = TokenStore(
-            RefreshOptions(min_validity=min_validity, retry_delay=retry_delay, refresh_timeout=refresh_timeout)
+        self._configure(
+            credential,
+            scopes,
+            kwargs,
+            enable_cae=enable_cae,
+            min_validity=min_validity,
+            retry_delay=retry_delay,
+            refresh_timeout=refresh_timeout,
         )
-        self._default_key = TokenKey.of(scopes)
-        # The key azure-core's single _token attribute stands for: the one last used by
-        # on_request (the policy's scopes), _request_token() or authorize_request().
-        self._token_key = self._default_key
-        self._runners = RunnerRegistry()
         # Last, because the base class assigns self._token, which our setter handles.
         super().__init__(credential, *scopes, enable_cae=enable_cae, **kwargs)
 
@@ -135,7 +106,6 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
         current = self._store.attachable(key)
         if current is None:
             current = await self._token_for(key, self._scopes)
-        self._token_key = key
         self._attach(request, key, current)
 
     async def authorize_request(self, request: PipelineRequest[HTTPRequestType], *scopes: str, **kwargs: Any) -> None:
@@ -154,7 +124,6 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
         """
         key = TokenKey.of(scopes, kwargs.get("tenant_id"))
         cached = await self._refresh_explicit(key, scopes, kwargs)
-        self._token_key = key
         self._attach(request, key, cached)
 
     async def send(
@@ -167,7 +136,7 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
         :return: the response.
         :rtype: ~azure.core.pipeline.PipelineResponse
         """
-        reset = _SEND_SCOPE.set(_SendScope(id(self)))
+        reset = self._enter_send()
         try:
             # mypy expands the constrained type variables and loses them through super().
             return await super().send(request)  # type: ignore[arg-type,return-value]
@@ -213,32 +182,13 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
     # --- azure-core's private surface, kept working for subclasses ----------------------
 
     @property
-    def _token(self) -> TokenLike | None:
-        """The token azure-core's attribute would hold: the cached one for the key last used."""
-        current = self._store.current(self._token_key)
-        return current.token if current is not None else None
-
-    @_token.setter
-    def _token(self, value: TokenLike | None) -> None:
-        if value is not None:
-            self._store.store(self._token_key, checked_token(value, "get_token_info"))
-            return
-        scope = _SEND_SCOPE.get()
-        if scope is not None and scope.policy_id == id(self) and scope.key is not None:
-            # A 401 inside send(): drop the token that request carried, if still cached.
-            self._store.invalidate(scope.key, scope.serial)
-        else:
-            self._store.invalidate(self._token_key)
-
-    @property
     def _lock(self) -> Any:
         """A lock of the running event loop (asyncio or trio), one per loop."""
         return self._runners.current().lock
 
     def _need_new_token(self) -> bool:
         """Whether the token ``_token`` stands for is missing or due, under azure-core's rule."""
-        current = self._store.current(self._token_key)
-        return current is None or current.is_due(self._store.clock())
+        return self._token_is_due()
 
     async def _request_token(self, *scopes: str, **kwargs: Any) -> None:
         """Get a token from the credential and cache it; ``_token`` is that token from then on.
@@ -251,100 +201,54 @@ class AsyncBackgroundRefreshTokenPolicy(AsyncBearerTokenCredentialPolicy[HTTPReq
 
     # --- machinery ---------------------------------------------------------------------
 
-    def _attach(self, request: PipelineRequest[HTTPRequestType], key: TokenKey, cached: CachedToken) -> None:
-        request.http_request.headers["Authorization"] = "Bearer " + cached.token.token
-        scope = _SEND_SCOPE.get()
-        if scope is not None and scope.policy_id == id(self):
-            scope.key, scope.serial = key, cached.serial
+    _RUNTIME = ("_runners", "_lock_instance")
+
+    def _new_runtime(self) -> None:
+        self._runners = RunnerRegistry()
+        self._lock_instance = None  # azure-core's; our _lock is per loop instead
 
     async def _token_for(self, key: TokenKey, scopes: tuple[str, ...]) -> CachedToken:
         """The token a request for ``key`` attaches, after whatever refresh the rule asks for."""
-        while True:
-            runner = self._runners.current()
-            action, current, generation, mark = self._store.begin(key, runner.alive)
-            if action is Action.ATTACH:
-                assert current is not None  # decide() attaches only a valid token
-                return current
-            if action is Action.BACKGROUND:
-                assert current is not None
-                _LOGGER.debug("token for %s is due; refreshing in the background", key.scopes)
-                flight = self._start(runner, key, scopes, {}, generation, mark=mark)
-                await runner.started(flight)
-                return current
-            flight = runner.flights.get(_flight_key(key, generation, {})) or self._start(
-                runner, key, scopes, {}, generation
+        runner = self._runners.current()
+
+        def background(generation: int, mark: BackgroundMark) -> Flight:
+            flight: Flight = runner.start(
+                flight_key(key, generation, {}),
+                self._fetcher(scopes, {}),
+                self._finisher(key, generation, mark=mark),
+                timeout=self._store.options.refresh_timeout,
             )
-            verdict = await runner.wait(flight)
-            if verdict is RETRY:
-                continue
-            if verdict.token is not None:
-                return verdict.token
-            assert verdict.error is not None
-            still_valid = self._store.still_valid(key)
-            if still_valid is not None:  # logged once, by the store, for all the waiters
-                return still_valid
-            raise verdict.error
+            return flight
+
+        def inline(generation: int) -> Flight:
+            return runner.join_or_start(
+                flight_key(key, generation, {}), self._fetcher(scopes, {}), self._finisher(key, generation)
+            )
+
+        flow = token_flow(self._store, key, alive=runner.alive, background=background, inline=inline)
+        return await _drive(runner, flow)
 
     async def _refresh_explicit(self, key: TokenKey, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> CachedToken:
         """Ask the credential (sharing a call with the same arguments already in flight) and cache the result."""
-        while True:
-            generation = self._store.generation(key)
-            runner = self._runners.current()
-            flight_key = ("explicit", _flight_key(key, generation, kwargs))
-            flight = runner.flights.get(flight_key) or self._start(
-                runner, key, scopes, kwargs, generation, explicit=True, flight_key=flight_key
+        runner = self._runners.current()
+
+        def explicit(generation: int) -> Flight:
+            return runner.join_or_start(
+                ("explicit", flight_key(key, generation, kwargs)),
+                self._fetcher(scopes, kwargs),
+                self._finisher(key, generation, explicit=True),
             )
-            verdict = await runner.wait(flight)
-            if verdict is RETRY:
-                continue
-            if verdict.error is not None:
-                raise verdict.error
-            assert verdict.token is not None
-            return verdict.token
 
-    def _start(
-        self,
-        runner: Runner,
-        key: TokenKey,
-        scopes: tuple[str, ...],
-        kwargs: dict[str, Any],
-        generation: int,
-        *,
-        mark: BackgroundMark | None = None,
-        explicit: bool = False,
-        flight_key: Hashable | None = None,
-    ) -> Flight:
-        method = "get_token_info" if hasattr(self._credential, "get_token_info") else "get_token"
+        return await _drive(runner, explicit_flow(self._store, key, explicit=explicit))
 
-        async def fetch() -> TokenLike:
+    def _fetcher(self, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> Fetch:
+        method = self._credential_method()
+
+        async def fetch() -> Any:
             # The task copied the context of the request that started it; the refresh is not
             # part of that request's send(), so it does not keep its scope.
             _SEND_SCOPE.set(None)
             # A copy: azure-core's _get_token pops options out of the dict it is given.
             return checked_token(await self._get_token(*scopes, **dict(kwargs)), method)
 
-        def finish(result: TokenLike | None, error: BaseException | None) -> Verdict:
-            return self._store.finish(key, generation, result, error, mark=mark, explicit=explicit)
-
-        flight: Flight = runner.start(
-            flight_key if flight_key is not None else _flight_key(key, generation, kwargs),
-            fetch,
-            finish,
-            timeout=self._store.options.refresh_timeout if mark is not None else None,
-        )
-        return flight
-
-    # --- pickling: locks, tasks and cached tokens stay behind (see TokenStore too) --------
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        del state["_runners"]
-        # Its own store even for copy.copy, which would otherwise share it (and close it).
-        state["_store"] = copy.copy(self._store)
-        state["_lock_instance"] = None
-        state["next"] = None  # the links belong to the pipeline this copy is not part of
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._runners = RunnerRegistry()
+        return fetch

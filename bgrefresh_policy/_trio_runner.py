@@ -8,12 +8,12 @@ from typing import Any
 
 import trio
 
-from ._flight import Fetch, Finish, Flight, RefreshAbandoned, RefreshCancelled, Verdict
+from ._flight import Fetch, Finish, Flight, LoopRunnerBase, RefreshAbandoned, RefreshCancelled, Verdict
 
 __all__ = ["TrioRunner"]
 
 
-class TrioRunner:
+class TrioRunner(LoopRunnerBase):
     """Owns every refresh the policy starts in one ``trio.run``.
 
     System tasks are not tied to any request's cancel scope, which is what a shared refresh

@@ -170,7 +170,7 @@ async def test_request_token_then_token_as_azure_core_subclasses_do(
 
 
 async def test_refresh_started_inside_send_is_not_part_of_its_401_scope(policy: Any, clock: FakeClock) -> None:
-    from bgrefresh_policy._policy_async import _SEND_SCOPE
+    from bgrefresh_policy._policy_base import _SEND_SCOPE
 
     seen: list[object] = []
 

@@ -1,0 +1,172 @@
+"""What the async and the sync policy share: options, per-key tokens, azure-core's ``_token``, 401 scoping."""
+
+from __future__ import annotations
+
+import contextvars
+import copy
+from collections.abc import Hashable
+from typing import Any
+
+from azure.core.credentials import AccessToken, AccessTokenInfo
+from azure.core.pipeline import PipelineRequest
+
+from ._decision import CachedToken
+from ._flight import Finish, Verdict
+from ._key_state import BackgroundMark, TokenKey
+from ._options import RefreshOptions, check_credential, check_no_misspelt_option, check_scopes
+from ._token_check import checked_token
+from ._token_store import TokenStore
+
+__all__ = ["PolicyBase", "flight_key"]
+
+TokenLike = AccessToken | AccessTokenInfo
+
+
+class _SendScope:
+    """What one ``send()`` of one policy attached: the key and the serial of the token.
+
+    azure-core's ``send()`` answers a 401 with ``self._token = None``; the setter reads this to
+    drop that token only if it is still the cached one, and only for the key it was attached
+    for. Outside ``send()`` there is no scope, and ``_token = None`` drops the token as in azure-core.
+    """
+
+    __slots__ = ("key", "policy_id", "serial")
+
+    def __init__(self, policy_id: int) -> None:
+        self.policy_id = policy_id
+        self.key: TokenKey | None = None
+        self.serial: int | None = None
+
+
+_SEND_SCOPE: contextvars.ContextVar[_SendScope | None] = contextvars.ContextVar(
+    "bgrefresh_policy_send_scope", default=None
+)
+
+
+def flight_key(key: TokenKey, generation: int, kwargs: dict[str, Any]) -> Hashable:
+    """What requests that may share a credential call look it up by.
+
+    Plain refreshes of one key and generation share one; an explicit request shares only
+    with one asking with the same arguments (claims, tenant_id, ...).
+
+    :param key: the token key.
+    :param int generation: the key's generation.
+    :param dict kwargs: the arguments for the credential.
+    :return: a hashable key, unique when the arguments are not hashable.
+    """
+    if not kwargs:
+        return (key, generation)
+    try:
+        frozen = tuple(sorted(kwargs.items()))
+        hash(frozen)
+    except TypeError:
+        return object()  # unhashable arguments: never shared
+    return (key, generation, frozen)
+
+
+class PolicyBase:
+    """Mixed in before azure-core's bearer policy, whose ``_token`` attribute it turns into a view.
+
+    Subclasses call :meth:`_configure` before azure-core's ``__init__``, which assigns
+    ``self._token`` and so already goes through the setter.
+    """
+
+    # Set by azure-core's __init__.
+    _credential: Any
+    _scopes: tuple[str, ...]
+    # Attributes that hold locks, threads or tasks: not copied or pickled; _new_runtime remakes them.
+    _RUNTIME: tuple[str, ...] = ()
+
+    def _configure(
+        self,
+        credential: Any,
+        scopes: tuple[str, ...],
+        kwargs: dict[str, Any],
+        *,
+        enable_cae: bool,
+        min_validity: float,
+        retry_delay: float,
+        refresh_timeout: float,
+    ) -> None:
+        check_credential(credential)
+        check_scopes(scopes)
+        check_no_misspelt_option(kwargs)
+        if not isinstance(enable_cae, bool):
+            raise TypeError(f"enable_cae must be a bool, not {type(enable_cae).__name__}")
+        self._store = TokenStore(
+            RefreshOptions(min_validity=min_validity, retry_delay=retry_delay, refresh_timeout=refresh_timeout)
+        )
+        self._default_key = TokenKey.of(scopes)
+        # The key azure-core's single _token attribute stands for: the one last used by
+        # on_request (the policy's scopes), _request_token() or authorize_request().
+        self._token_key = self._default_key
+        self._new_runtime()
+
+    def _new_runtime(self) -> None:
+        """Create the attributes named in ``_RUNTIME``."""
+
+    # --- azure-core's _token, as a view of the key last used ------------------------------
+
+    @property
+    def _token(self) -> TokenLike | None:
+        """The token azure-core's attribute would hold: the cached one for the key last used."""
+        current = self._store.current(self._token_key)
+        return current.token if current is not None else None
+
+    @_token.setter
+    def _token(self, value: TokenLike | None) -> None:
+        if value is not None:
+            self._store.store(self._token_key, checked_token(value, "get_token_info"))
+            return
+        scope = _SEND_SCOPE.get()
+        if scope is not None and scope.policy_id == id(self) and scope.key is not None:
+            # A 401 inside send(): drop the token that request carried, if still cached.
+            self._store.invalidate(scope.key, scope.serial)
+        else:
+            self._store.invalidate(self._token_key)
+
+    def _token_is_due(self) -> bool:
+        """Whether the token ``_token`` stands for is missing or due, under azure-core's rule."""
+        current = self._store.current(self._token_key)
+        return current is None or current.is_due(self._store.clock())
+
+    # --- requests and refreshes ------------------------------------------------------------
+
+    def _enter_send(self) -> contextvars.Token[_SendScope | None]:
+        """Open this policy's 401 scope for one ``send()``; pass the result to ``_SEND_SCOPE.reset``."""
+        return _SEND_SCOPE.set(_SendScope(id(self)))
+
+    def _attach(self, request: PipelineRequest[Any], key: TokenKey, cached: CachedToken) -> None:
+        self._token_key = key
+        request.http_request.headers["Authorization"] = "Bearer " + cached.token.token
+        scope = _SEND_SCOPE.get()
+        if scope is not None and scope.policy_id == id(self):
+            scope.key, scope.serial = key, cached.serial
+
+    def _credential_method(self) -> str:
+        return "get_token_info" if hasattr(self._credential, "get_token_info") else "get_token"
+
+    def _finisher(
+        self, key: TokenKey, generation: int, *, mark: BackgroundMark | None = None, explicit: bool = False
+    ) -> Finish:
+        """What records the end of a refresh of ``key`` begun in ``generation``."""
+
+        def finish(result: TokenLike | None, error: BaseException | None) -> Verdict:
+            return self._store.finish(key, generation, result, error, mark=mark, explicit=explicit)
+
+        return finish
+
+    # --- pickling: runtime objects and cached tokens stay behind (see TokenStore too) -----
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for name in self._RUNTIME:
+            state.pop(name, None)
+        # Its own store even for copy.copy, which would otherwise share it (and close it).
+        state["_store"] = copy.copy(self._store)
+        state["next"] = None  # the links belong to the pipeline this copy is not part of
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._new_runtime()
