@@ -7,7 +7,17 @@ from typing import Any, NamedTuple
 
 from ._decision import CachedToken
 
-__all__ = ["RETRY", "Fetch", "Finish", "Flight", "LoopRunnerBase", "RefreshAbandoned", "RefreshCancelled", "Verdict"]
+__all__ = [
+    "RETRY",
+    "Fetch",
+    "Finish",
+    "Flight",
+    "LoopRunnerBase",
+    "RefreshAbandoned",
+    "RefreshCancelled",
+    "RefreshTimedOut",
+    "Verdict",
+]
 
 
 class RefreshCancelled(Exception):
@@ -19,6 +29,14 @@ class RefreshAbandoned(Exception):
 
     Counted as a failed attempt, so that a program that runs a short event loop per job does not
     start, and lose, a token request in every one of them.
+    """
+
+
+class RefreshTimedOut(TimeoutError):
+    """A background refresh on a thread ran past ``refresh_timeout``: failed, for its waiters.
+
+    A thread cannot be stopped, so unlike a cancelled task it keeps the key's running mark
+    until it ends; its late result is then recorded as any other.
     """
 
 
@@ -49,7 +67,18 @@ class Flight:
     and is the only one that cancels it.
     """
 
-    __slots__ = ("concluded", "deadline", "done", "handle", "key", "pending", "started", "timed_out", "verdict")
+    __slots__ = (
+        "concluded",
+        "deadline",
+        "done",
+        "finish",
+        "handle",
+        "key",
+        "pending",
+        "started",
+        "timed_out",
+        "verdict",
+    )
 
     def __init__(self, key: Hashable = None) -> None:
         self.key = key
@@ -64,6 +93,7 @@ class Flight:
         # and the (fetch, finish) of an inline refresh that the first waiter runs itself.
         self.deadline: float | None = None
         self.pending: tuple[Any, Finish] | None = None
+        self.finish: Finish | None = None  # threads only: of a background refresh, for its timeout
 
 
 class LoopRunnerBase:

@@ -18,7 +18,7 @@ from typing import Any
 from azure.core.credentials import AccessToken, AccessTokenInfo
 
 from ._decision import MAX_REFRESH_JITTER, Action, CachedToken
-from ._flight import RETRY, RefreshAbandoned, RefreshCancelled, Verdict
+from ._flight import RETRY, RefreshAbandoned, RefreshCancelled, RefreshTimedOut, Verdict
 from ._key_state import BackgroundMark, Completion, KeyState, TokenKey
 from ._options import RefreshOptions
 
@@ -143,6 +143,7 @@ class TokenStore:
         :param result: the credential's token, or None.
         :param error: why it failed, or None.
         :keyword mark: its background mark, for a background refresh; None for one a request waits on.
+            The mark is cleared, except on :class:`RefreshTimedOut`: that thread still runs.
         :keyword bool explicit: the caller asked for this token (``authorize_request``).
         :return: what the waiting requests do.
         :rtype: Verdict
@@ -152,7 +153,7 @@ class TokenStore:
         cached = self.cache(result) if result is not None and error is None else None
         with self._lock:
             state = self._state(key)
-            if mark is not None:
+            if mark is not None and not isinstance(error, RefreshTimedOut):
                 state.end_background(mark)
             if isinstance(error, RefreshCancelled):
                 return RETRY

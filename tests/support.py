@@ -9,16 +9,22 @@ aiohttp transport are exercised by the integration tests.
 from __future__ import annotations
 
 import base64
+import threading
+import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 from azure.core.pipeline import PipelineContext, PipelineRequest
 from azure.core.pipeline.transport import AsyncHttpResponse as LegacyAsyncHttpResponse
-from azure.core.pipeline.transport import AsyncHttpTransport
+from azure.core.pipeline.transport import AsyncHttpTransport, HttpTransport
+from azure.core.pipeline.transport import HttpResponse as LegacyHttpResponse
 from azure.core.rest import HttpRequest
 from azure.core.utils import case_insensitive_dict
+
+T = TypeVar("T")
 
 
 class FakeClock:
@@ -41,13 +47,8 @@ class Call:
 
 
 @dataclass
-class ScriptedCredential:
-    """An ``AsyncSupportsTokenInfo`` credential whose answers each test scripts.
-
-    Every call is recorded. A call waits on ``gate`` (any object with ``async wait()``:
-    ``asyncio.Event`` or ``trio.Event``) when one is set, then raises the next of ``errors``
-    if any, else returns ``token-N`` valid for ``lifetime`` seconds from ``clock()``.
-    """
+class _Script:
+    """What a scripted credential answers, whether its callers await or block."""
 
     clock: Callable[[], float]
     lifetime: float = 3600
@@ -59,15 +60,11 @@ class ScriptedCredential:
     cancelled: int = 0
     fixed_expiry: float | None = None
 
-    async def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
+    def _called(self, scopes: tuple[str, ...], options: TokenRequestOptions | None) -> int:
         self.calls.append(Call(scopes, dict(options or {})))
-        number = len(self.calls)
-        try:
-            if self.gate is not None:
-                await self.gate.wait()
-        except BaseException:
-            self.cancelled += 1
-            raise
+        return len(self.calls)
+
+    def _answer(self, number: int) -> AccessTokenInfo:
         if self.errors:
             raise self.errors.pop(0)
         self.finished += 1
@@ -75,6 +72,26 @@ class ScriptedCredential:
         expires_on = self.fixed_expiry if self.fixed_expiry is not None else now + self.lifetime
         refresh_on = int(now + self.refresh_in) if self.refresh_in is not None else None
         return AccessTokenInfo(f"token-{number}", int(expires_on), refresh_on=refresh_on)
+
+
+@dataclass
+class ScriptedCredential(_Script):
+    """An ``AsyncSupportsTokenInfo`` credential whose answers each test scripts.
+
+    Every call is recorded. A call waits on ``gate`` (any object with ``async wait()``:
+    ``asyncio.Event`` or ``trio.Event``) when one is set, then raises the next of ``errors``
+    if any, else returns ``token-N`` valid for ``lifetime`` seconds from ``clock()``.
+    """
+
+    async def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
+        number = self._called(scopes, options)
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+        except BaseException:
+            self.cancelled += 1
+            raise
+        return self._answer(number)
 
     def __getstate__(self) -> dict[str, Any]:
         # A gate belongs to a running loop; a copy starts ungated.
@@ -127,16 +144,22 @@ def claims_challenge(claims: str) -> str:
     )
 
 
-class _Response(LegacyAsyncHttpResponse):
+class _ScriptedResponse:
+    """Status and headers as scripted, no body; mixed into azure-core's sync and async response types."""
+
     def __init__(self, request: Any, status: int, headers: dict[str, str]) -> None:
-        super().__init__(request, None)
+        super().__init__(request, None)  # type: ignore[call-arg]
         self.status_code = status
         self.headers = case_insensitive_dict(headers)
-        self.reason = "scripted"
-        self.content_type = None
+        self.reason: str | None = "scripted"
+        self.content_type: str | None = None
 
     def body(self) -> bytes:
         return b""
+
+
+class _Response(_ScriptedResponse, LegacyAsyncHttpResponse):
+    pass
 
 
 Responder = Callable[[Any], Awaitable[tuple[int, dict[str, str]]]]
@@ -165,3 +188,115 @@ class ScriptedTransport(AsyncHttpTransport):  # type: ignore[type-arg]
 
     async def __aexit__(self, *args: object) -> None:
         pass
+
+
+# --- the same for sync clients ----------------------------------------------------------
+
+
+@dataclass
+class SyncScriptedCredential(_Script):
+    """A sync ``SupportsTokenInfo`` credential, as :class:`ScriptedCredential`; ``gate`` is a ``threading.Event``.
+
+    Calls come from several threads at once; ``threads`` records which one made each call.
+    """
+
+    threads: list[threading.Thread] = field(default_factory=list)
+    gates: list[threading.Event] = field(default_factory=list)  # every gate a call waited on
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
+        with self._lock:
+            number = self._called(scopes, options)
+            self.threads.append(threading.current_thread())
+            gate = self.gate  # taken at the call: a test may ungate later calls while this one waits
+            if gate is not None:
+                self.gates.append(gate)
+        if gate is not None:
+            gate.wait()
+        with self._lock:
+            return self._answer(number)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> SyncScriptedCredential:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        pass
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = {**self.__dict__, "gate": None}
+        del state["_lock"], state["threads"], state["gates"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, _lock=threading.Lock(), threads=[], gates=[])
+
+
+@dataclass
+class SyncLegacyCredential:
+    """A sync ``TokenCredential`` with ``get_token`` only."""
+
+    clock: Callable[[], float]
+    calls: list[tuple[tuple[str, ...], dict[str, Any]]] = field(default_factory=list)
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        self.calls.append((scopes, kwargs))
+        return AccessToken(f"legacy-{len(self.calls)}", int(self.clock() + 3600))
+
+
+class _SyncResponse(_ScriptedResponse, LegacyHttpResponse):
+    pass
+
+
+SyncResponder = Callable[[Any], tuple[int, dict[str, str]]]
+
+
+class SyncScriptedTransport(HttpTransport):  # type: ignore[type-arg]
+    """A sync ``HttpTransport`` that answers as ``respond(request)`` says; thread-safe records."""
+
+    def __init__(self, respond: SyncResponder | None = None) -> None:
+        self.respond = respond
+        self.seen: list[tuple[str, str | None]] = []
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        self.seen.append((request.url, request.headers.get("Authorization")))  # list.append is atomic
+        status, headers = (200, {}) if self.respond is None else self.respond(request)
+        return _SyncResponse(request, status, headers)
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> SyncScriptedTransport:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        pass
+
+
+def eventually(condition: Callable[[], bool], *, timeout: float = 10) -> None:
+    """Wait until ``condition()`` holds (another thread's progress), failing after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.001)
+
+
+def in_threads(count: int, work: Callable[[int], T], *, timeout: float = 10) -> list[T]:
+    """Run ``work(i)`` on ``count`` threads released at once; their results, in order.
+
+    :raises Exception: the first error a thread raised.
+    """
+    barrier = threading.Barrier(count)
+
+    def run(index: int) -> T:
+        barrier.wait(timeout)
+        return work(index)
+
+    with ThreadPoolExecutor(count) as pool:
+        futures = [pool.submit(run, i) for i in range(count)]
+        return [future.result(timeout) for future in futures]

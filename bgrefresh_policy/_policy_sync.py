@@ -1,0 +1,251 @@
+"""BackgroundRefreshTokenPolicy: azure-core's sync bearer policy, refreshing on a background thread."""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+from typing import Any
+
+from azure.core.credentials import TokenProvider
+from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import BearerTokenCredentialPolicy
+from azure.core.pipeline.policies._authentication import HTTPRequestType, HTTPResponseType
+
+from ._compat import enforce_https
+from ._decision import CachedToken
+from ._flight import RETRY, Flight
+from ._key_state import BackgroundMark, TokenKey
+from ._policy_base import _SEND_SCOPE, PolicyBase, flight_key
+from ._thread_runner import SyncFetch, ThreadRunner
+from ._token_check import checked_token
+from ._token_flow import Flow, Step, explicit_flow, token_flow
+
+__all__ = ["BackgroundRefreshTokenPolicy"]
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def _drive(runner: ThreadRunner, flow: Flow) -> CachedToken:
+    """Run a flow on the calling thread: block on each flight it waits for."""
+    try:
+        step, flight = next(flow)
+        while True:
+            verdict = runner.wait(flight) if step is Step.WAIT else RETRY
+            step, flight = flow.send(verdict)
+    except StopIteration as stop:
+        token: CachedToken = stop.value
+        return token
+
+
+class BackgroundRefreshTokenPolicy(PolicyBase, BearerTokenCredentialPolicy[HTTPRequestType, HTTPResponseType]):
+    """Adds a bearer token to requests, refreshing it on a background thread before it runs out.
+
+    A drop-in for :class:`~azure.core.pipeline.policies.BearerTokenCredentialPolicy`: once a
+    token is due for refresh (azure-core's rule) requests keep using it while one daemon
+    thread per token asks the credential for a new one. Requests wait only when there is no
+    usable token (none yet, expired, or less than ``min_validity`` seconds left), and then
+    only one of the waiting threads calls the credential.
+
+    :param credential: any sync credential (``get_token_info`` or ``get_token``); it is
+        never modified or wrapped. It is called from more than one thread, as azure-identity's
+        credentials allow.
+    :type credential: ~azure.core.credentials.TokenProvider
+    :param str scopes: the scopes requests need, e.g. ``"https://management.azure.com/.default"``.
+    :keyword bool enable_cae: request CAE-enabled tokens, as in azure-core. Defaults to False.
+    :keyword float min_validity: seconds; a request finding a due token with less than this
+        left waits for a new one. Defaults to 60.
+    :keyword float retry_delay: seconds; least time between background attempts for one
+        token after a failed attempt or one that gave no newer token. Defaults to 30.
+    :keyword float refresh_timeout: seconds; requests stop waiting for a background refresh
+        running longer, which counts as failed for them; its thread cannot be stopped and runs
+        on until the credential returns. Also the longest :meth:`close` waits. Defaults to 30.
+    :raises ValueError: no scope, an empty scope, or a negative or non-finite option.
+    :raises TypeError: a scope that is not a str, an option of the wrong type, or a
+        credential with neither ``get_token_info`` nor ``get_token``.
+    """
+
+    def __init__(
+        self,
+        credential: TokenProvider,
+        *scopes: str,
+        enable_cae: bool = False,
+        min_validity: float = 60.0,
+        retry_delay: float = 30.0,
+        refresh_timeout: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
+        self._configure(
+            credential,
+            scopes,
+            kwargs,
+            enable_cae=enable_cae,
+            min_validity=min_validity,
+            retry_delay=retry_delay,
+            refresh_timeout=refresh_timeout,
+        )
+        # Last, because the base class assigns self._token, which our setter handles.
+        super().__init__(credential, *scopes, enable_cae=enable_cae, **kwargs)
+
+    # --- public ------------------------------------------------------------------------
+
+    def on_request(self, request: PipelineRequest[HTTPRequestType]) -> None:
+        """Attach a bearer token for the policy's scopes, refreshing it if needed.
+
+        :param request: the pipeline request.
+        :type request: ~azure.core.pipeline.PipelineRequest
+        :raises ~azure.core.exceptions.ServiceRequestError: the URL is not https and
+            ``enforce_https`` was not turned off.
+        :raises ~azure.core.exceptions.ClientAuthenticationError: or whatever else the
+            credential raises, unchanged, when there is no valid token to fall back on.
+        :raises TypeError: the credential returned something that is not a token.
+        """
+        enforce_https(request)
+        key = self._default_key
+        # Hot path, no lock: a token that is not due, or due with a refresh already running
+        # (or backing off), is attached as it is.
+        current = self._store.attachable(key)
+        if current is None:
+            current = self._token_for(key, self._scopes)
+        self._attach(request, key, current)
+
+    def authorize_request(self, request: PipelineRequest[HTTPRequestType], *scopes: str, **kwargs: Any) -> None:
+        """Get a new token from the credential and attach it to ``request``.
+
+        As in azure-core, keyword arguments (``claims``, ``tenant_id``, ...) go to the
+        credential, and the token is cached: requests for the same scopes and tenant use it
+        from then on. It replaces the cached token even if it expires sooner. Threads asking
+        with the same arguments at once share one credential call.
+
+        :param request: the request.
+        :type request: ~azure.core.pipeline.PipelineRequest
+        :param str scopes: the scopes the token is for.
+        :raises ~azure.core.exceptions.ClientAuthenticationError: or whatever else the
+            credential raises, unchanged.
+        :raises TypeError: the credential returned something that is not a token.
+        """
+        key = TokenKey.of(scopes, kwargs.get("tenant_id"))
+        self._attach(request, key, self._refresh_explicit(key, scopes, kwargs))
+
+    def send(self, request: PipelineRequest[HTTPRequestType]) -> PipelineResponse[HTTPRequestType, HTTPResponseType]:
+        """Authorize ``request``, send it, and answer a 401 challenge, exactly as azure-core does.
+
+        :param request: the request.
+        :type request: ~azure.core.pipeline.PipelineRequest
+        :return: the response.
+        :rtype: ~azure.core.pipeline.PipelineResponse
+        """
+        reset = self._enter_send()
+        try:
+            # mypy expands the constrained type variables and loses them through super().
+            return super().send(request)  # type: ignore[arg-type,return-value]
+        finally:
+            _SEND_SCOPE.reset(reset)
+
+    def wait_for_refreshes(self, timeout: float | None = None) -> bool:
+        """Wait until no background refresh of this policy is running.
+
+        For tests, recorded ones especially: calling it before a test ends makes the token
+        request of a background refresh happen inside the test (and its cassette). It waits
+        for refreshes that start while it waits, too.
+
+        :param timeout: seconds to wait at most; None waits as long as it takes.
+        :return: whether no background refresh is running.
+        :rtype: bool
+        """
+        return self._runner.join(timeout)
+
+    def close(self) -> None:
+        """Start no background refresh from now on, and join the running ones.
+
+        A thread cannot be stopped in the middle of a credential call, so this waits at most
+        ``refresh_timeout`` seconds; a refresh still running then is left to end on its own
+        daemon thread, and logged. Requests that need a token after this wait for one inline.
+        Safe to call more than once.
+        """
+        self._store.closed = True
+        if not self._runner.join(self._store.options.refresh_timeout):
+            _LOGGER.warning(
+                "close(): %d background token refresh(es) still running after refresh_timeout; left to end "
+                "on their daemon threads",
+                len(self._runner.threads),
+            )
+
+    def __enter__(self) -> BackgroundRefreshTokenPolicy[HTTPRequestType, HTTPResponseType]:
+        """Enter: the policy, ready; it closes on exit.
+
+        :return: the policy.
+        """
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Close the policy (see :meth:`close`)."""
+        self.close()
+
+    # --- azure-core's private surface, kept working for subclasses ----------------------
+
+    @property
+    def _need_new_token(self) -> bool:
+        """Whether the token ``_token`` stands for is missing or due, under azure-core's rule."""
+        return self._token_is_due()
+
+    def _request_token(self, *scopes: str, **kwargs: Any) -> None:
+        """Get a token from the credential and cache it; ``_token`` is that token from then on.
+
+        :param str scopes: the scopes the token is for.
+        """
+        key = TokenKey.of(scopes, kwargs.get("tenant_id"))
+        self._refresh_explicit(key, scopes, kwargs)
+        self._token_key = key
+
+    # --- machinery ---------------------------------------------------------------------
+
+    _RUNTIME = ("_runner",)
+
+    def _new_runtime(self) -> None:
+        self._runner = ThreadRunner()
+
+    def _token_for(self, key: TokenKey, scopes: tuple[str, ...]) -> CachedToken:
+        """The token a request for ``key`` attaches, after whatever refresh the rule asks for."""
+        runner = self._runner
+
+        def background(generation: int, mark: BackgroundMark) -> Flight:
+            return runner.start(
+                flight_key(key, generation, {}),
+                self._fetcher(scopes, {}),
+                self._finisher(key, generation, mark=mark),
+                timeout=self._store.options.refresh_timeout,
+                name=f"bgrefresh token refresh for {' '.join(key.scopes)}",
+            )
+
+        def inline(generation: int) -> Flight:
+            return runner.join_or_start(
+                flight_key(key, generation, {}), self._fetcher(scopes, {}), self._finisher(key, generation)
+            )
+
+        return _drive(runner, token_flow(self._store, key, alive=None, background=background, inline=inline))
+
+    def _refresh_explicit(self, key: TokenKey, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> CachedToken:
+        """Ask the credential (sharing a call with the same arguments already in flight) and cache the result."""
+
+        def explicit(generation: int) -> Flight:
+            return self._runner.join_or_start(
+                ("explicit", flight_key(key, generation, kwargs)),
+                self._fetcher(scopes, kwargs),
+                self._finisher(key, generation, explicit=True),
+            )
+
+        return _drive(self._runner, explicit_flow(self._store, key, explicit=explicit))
+
+    def _fetcher(self, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> SyncFetch:
+        method = self._credential_method()
+
+        def fetch() -> Any:
+            # A copy: azure-core's _get_token pops options out of the dict it is given.
+            return checked_token(self._get_token(*scopes, **dict(kwargs)), method)
+
+        return fetch

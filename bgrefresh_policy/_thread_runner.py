@@ -1,0 +1,186 @@
+"""The sync policy's refreshes: background ones on daemon threads, inline ones on the caller's thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from ._flight import Finish, Flight, RefreshAbandoned, RefreshCancelled, RefreshTimedOut, Verdict
+
+__all__ = ["ThreadRunner"]
+
+# Asks the credential, blocking; returns what it returned, checked.
+SyncFetch = Callable[[], Any]
+
+
+class ThreadRunner:
+    """Owns the background refresh threads of one sync policy, and the refreshes threads can join.
+
+    A background refresh runs on its own daemon thread, started when a request finds its
+    token due; the policy's running mark in the token store keeps it to one per key at a
+    time, until that thread has ended. An inline refresh runs on the thread of the first
+    request that needs it; requests on other threads wait for it.
+
+    A thread cannot be cancelled: a background refresh that outlives ``refresh_timeout`` is
+    given up by the requests waiting on it, and its thread runs on until the credential returns.
+    """
+
+    def __init__(self) -> None:
+        # Protects flights, _threads and each flight's pending work: held for bookkeeping
+        # only, never across a credential call, a wait or a join.
+        self._lock = threading.Lock()
+        # Refreshes requests can join, by flight key; a flight leaves when it ends.
+        self.flights: dict[Hashable, Flight] = {}
+        # Background threads not yet ended, in start order.
+        self._threads: dict[threading.Thread, Flight] = {}
+
+    def alive(self) -> bool:
+        return True
+
+    @property
+    def threads(self) -> list[threading.Thread]:
+        """The background threads that have not ended yet."""
+        with self._lock:
+            return list(self._threads)
+
+    def start(self, flight_key: Hashable, fetch: SyncFetch, finish: Finish, *, timeout: float, name: str) -> Flight:
+        """Start a background refresh on a new daemon thread and make it joinable under ``flight_key``.
+
+        :param flight_key: what requests that may share this refresh look it up by.
+        :param fetch: asks the credential.
+        :param finish: records the outcome and returns the verdict; called once, on that thread.
+        :keyword float timeout: seconds after which requests waiting on it stop waiting.
+        :keyword str name: the thread's name.
+        :return: the flight.
+        :rtype: Flight
+        """
+        flight = Flight(flight_key)
+        flight.done = threading.Event()
+        flight.deadline = time.monotonic() + timeout
+        flight.finish = finish
+        # Daemon: a refresh stuck in a credential call must not keep the interpreter alive.
+        thread = threading.Thread(target=self._run_background, args=(flight, fetch, finish), name=name, daemon=True)
+        flight.handle = thread
+        with self._lock:
+            self.flights[flight_key] = flight
+            self._threads[thread] = flight
+        try:
+            thread.start()
+        except RuntimeError as exc:  # the interpreter is shutting down, or out of threads
+            with self._lock:
+                del self._threads[thread]
+            self._conclude(flight, finish, None, RefreshAbandoned(f"no thread for the refresh: {exc}"))
+        return flight
+
+    def join_or_start(self, flight_key: Hashable, fetch: SyncFetch, finish: Finish) -> Flight:
+        """The refresh joinable under ``flight_key``; if there is none, one that the first waiter runs.
+
+        :param flight_key: what requests that may share this refresh look it up by.
+        :param fetch: asks the credential, if a refresh starts.
+        :param finish: records its outcome, if a refresh starts.
+        :return: the flight.
+        :rtype: Flight
+        """
+        with self._lock:
+            flight = self.flights.get(flight_key)
+            if flight is None:
+                flight = self.flights[flight_key] = Flight(flight_key)
+                flight.done = threading.Event()
+                flight.pending = (fetch, finish)
+        return flight
+
+    def wait(self, flight: Flight) -> Verdict:
+        """Run the refresh on this thread if nobody has, else wait for it.
+
+        :param flight: the flight.
+        :return: its verdict; a :class:`TimeoutError` once a background refresh has run past
+            its deadline.
+        :rtype: Verdict
+        """
+        with self._lock:
+            work, flight.pending = flight.pending, None
+        if work is not None:
+            self._run_inline(flight, *work)
+            return flight.verdict
+        if flight.deadline is None:
+            flight.done.wait()
+            return flight.verdict
+        if flight.done.wait(max(0.0, flight.deadline - time.monotonic())):
+            return flight.verdict
+        return self._give_up(flight)
+
+    def _run_background(self, flight: Flight, fetch: SyncFetch, finish: Finish) -> None:
+        result: Any = None
+        error: BaseException | None = None
+        try:
+            result = fetch()
+        except BaseException as exc:  # noqa: BLE001 - on its own thread, the outcome is all there is to report
+            error = exc
+        finally:
+            self._conclude(flight, finish, result, error)
+            with self._lock:
+                self._threads.pop(flight.handle, None)
+
+    def _run_inline(self, flight: Flight, fetch: SyncFetch, finish: Finish) -> None:
+        result: Any = None
+        error: BaseException | None = None
+        try:
+            result = fetch()
+        except Exception as exc:  # noqa: BLE001 - any credential error is the refresh's outcome
+            error = exc
+        except BaseException:  # KeyboardInterrupt and the like: the others decide again
+            self._conclude(flight, finish, None, RefreshCancelled())
+            raise
+        self._conclude(flight, finish, result, error)
+
+    def _conclude(self, flight: Flight, finish: Finish, result: Any, error: BaseException | None) -> None:
+        """Record the outcome, and release the waiters."""
+        with self._lock:
+            if self.flights.get(flight.key) is flight:
+                del self.flights[flight.key]
+        flight.verdict = finish(result, error)
+        flight.concluded = True
+        flight.done.set()
+
+    def _give_up(self, flight: Flight) -> Verdict:
+        """Stop waiting for a background refresh past its deadline: it counts as failed, once.
+
+        Later requests do not join it. Its thread runs on, and its late result is recorded too.
+        """
+        with self._lock:
+            if flight.done.is_set():  # it ended right at the deadline
+                return flight.verdict
+            if not flight.timed_out:
+                flight.timed_out = True
+                if self.flights.get(flight.key) is flight:
+                    del self.flights[flight.key]
+                assert flight.finish is not None
+                # Under the lock so that every waiter giving up gets this one verdict. finish()
+                # takes only the store's lock, which is never held while taking this one.
+                flight.verdict = flight.finish(
+                    None,
+                    RefreshTimedOut(
+                        f"{flight.handle.name} did not finish within refresh_timeout; its thread runs on until "
+                        "the credential returns"
+                    ),
+                )
+            return flight.verdict
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until no background thread is running, including ones that start meanwhile.
+
+        :param timeout: seconds to wait at most; None waits as long as it takes.
+        :return: whether none is running.
+        :rtype: bool
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            threads = self.threads
+            if not threads:
+                return True
+            for thread in threads:
+                thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+                if thread.is_alive():
+                    return False

@@ -1,0 +1,83 @@
+"""The token store under threads: no lost update, and exactly one refresh per token however many threads race."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from azure.core.credentials import AccessTokenInfo
+
+from bgrefresh_policy._key_state import TokenKey
+from bgrefresh_policy._options import RefreshOptions
+from bgrefresh_policy._token_store import TokenStore
+from tests.support import FakeClock, SyncScriptedCredential, in_threads
+from tests.sync.conftest import attach, make_sync_policy
+
+KEY = TokenKey.of(["https://management.azure.com/.default"])
+
+
+@pytest.fixture(autouse=True)
+def switch_threads_often() -> Iterator[None]:
+    """Make the interpreter switch threads every microsecond, so that races show up."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(before)
+
+
+def test_no_lost_update_when_threads_store_and_invalidate_at_once() -> None:
+    store = TokenStore(RefreshOptions())
+    keys = [TokenKey.of([f"https://service-{n}.example.test/.default"]) for n in range(3000)]
+
+    def hammer(index: int) -> None:
+        # Every thread walks the same keys: each key's state is created under contention.
+        for key in keys:
+            store.store(key, AccessTokenInfo(f"t{index}", 2_000_000_000))
+            store.invalidate(key)
+
+    in_threads(8, hammer, timeout=60)
+    generations = [state.generation for state in map(store.peek, keys) if state is not None]
+    assert generations == [8 * 2] * len(keys)  # every store and every invalidation counted
+
+
+def test_racing_threads_start_exactly_one_background_refresh_per_token() -> None:
+    store = TokenStore(RefreshOptions())
+    clock = FakeClock()
+    store.clock = clock
+    store.draw_jitter = lambda: 0
+    store.store(KEY, AccessTokenInfo("t", int(clock.now + 200)))  # due, above min_validity
+    started = in_threads(16, lambda _: [store.begin(KEY)[0].value for _ in range(500)], timeout=60)
+    assert sum(row.count("background") for row in started) == 1
+
+
+def test_many_threads_through_many_token_lifetimes_make_one_call_each(clock: FakeClock) -> None:
+    credential = SyncScriptedCredential(clock=clock)
+    policy: Any = make_sync_policy(credential, clock)
+    attach(policy)
+    cycles = 50
+    stop = threading.Event()
+    headers: set[str] = set()
+
+    def request_until_stopped(_: int) -> None:
+        while not stop.is_set():
+            headers.add(attach(policy))
+
+    workers = threading.Thread(target=lambda: in_threads(16, request_until_stopped, timeout=120))
+    workers.start()
+    for cycle in range(cycles):
+        clock.advance(3400)  # due, 200 s left: one background refresh, whoever gets there first
+        while len(credential.calls) < cycle + 2:
+            threading.Event().wait(0.001)
+        assert policy.wait_for_refreshes(10)
+        while f"Bearer token-{cycle + 2}" not in headers:  # some thread attached the new token
+            threading.Event().wait(0.001)
+        clock.advance(100)  # the new token is not due yet
+    stop.set()
+    workers.join(120)
+    policy.close()
+    assert len(credential.calls) == cycles + 1
+    assert all(call.options == {} for call in credential.calls)
+    assert len(headers) == cycles + 1  # every token was attached by someone

@@ -1,0 +1,153 @@
+"""Sync policy: close() and ``with`` join the refresh threads; copies and pickles; interpreter exit."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import pickle
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import FakeClock, SyncScriptedCredential, eventually
+from tests.sync.conftest import attach, make_sync_policy, prime, refresh_threads
+
+
+def test_close_joins_the_running_refresh(policy: Any, credential: SyncScriptedCredential, clock: FakeClock) -> None:
+    prime(policy, clock)
+    credential.gate = threading.Event()
+    attach(policy)
+    (worker,) = policy._runner.threads
+    threading.Timer(0.05, credential.gate.set).start()
+    policy.close()
+    assert not worker.is_alive()
+    assert refresh_threads() == []
+    assert attach(policy) == "Bearer token-2"  # it ran to the end and was kept
+
+
+def test_close_waits_at_most_refresh_timeout_for_a_stuck_refresh(
+    credential: SyncScriptedCredential, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    policy = make_sync_policy(credential, clock, refresh_timeout=0.05)
+    prime(policy, clock)
+    credential.gate = threading.Event()
+    attach(policy)
+    with caplog.at_level(logging.WARNING):
+        policy.close()
+    assert "1 background token refresh(es) still running after refresh_timeout" in caplog.text
+    (worker,) = policy._runner.threads
+    assert worker.daemon  # so it cannot keep the interpreter alive
+    credential.gate.set()
+    worker.join(10)
+
+
+def test_after_close_a_due_token_is_refreshed_inline(
+    policy: Any, credential: SyncScriptedCredential, clock: FakeClock
+) -> None:
+    prime(policy, clock)
+    policy.close()
+    assert attach(policy) == "Bearer token-2"
+    assert credential.threads[1] is threading.current_thread()
+    policy.close()  # twice is fine
+
+
+def test_with_closes(credential: SyncScriptedCredential, clock: FakeClock) -> None:
+    with make_sync_policy(credential, clock) as policy:
+        prime(policy, clock)
+        credential.gate = threading.Event()
+        attach(policy)
+        (worker,) = policy._runner.threads
+        threading.Timer(0.05, credential.gate.set).start()
+    assert not worker.is_alive()
+    assert policy._store.closed
+
+
+def test_wait_for_refreshes(policy: Any, credential: SyncScriptedCredential, clock: FakeClock) -> None:
+    assert policy.wait_for_refreshes(0)
+    prime(policy, clock)
+    credential.gate = threading.Event()
+    attach(policy)
+    assert not policy.wait_for_refreshes(0.01)
+    credential.gate.set()
+    assert policy.wait_for_refreshes(10)
+    assert len(credential.calls) == 2
+
+
+def test_copies_have_their_own_tokens_threads_and_closed_state(
+    policy: Any, credential: SyncScriptedCredential, clock: FakeClock
+) -> None:
+    prime(policy, clock)
+    credential.gate = threading.Event()
+    attach(policy)  # a refresh thread is running
+    policy._store.closed = True
+    for duplicate in (copy.copy(policy), copy.deepcopy(policy), pickle.loads(pickle.dumps(policy))):
+        assert duplicate._store is not policy._store
+        assert duplicate._token is None  # tokens stay behind
+        assert duplicate._runner is not policy._runner
+        assert duplicate._runner.threads == []
+        assert not duplicate._store.closed
+        assert duplicate.next is None
+    assert b"token-" not in pickle.dumps(policy)
+    credential.gate.set()
+
+
+_EXIT_SCRIPT = """
+import atexit, sys, threading, time
+sys.path.insert(0, {root!r})
+from bgrefresh_policy import BackgroundRefreshTokenPolicy
+from tests.support import FakeClock, SyncScriptedCredential, make_request
+
+clock = FakeClock()
+credential = SyncScriptedCredential(clock=clock)
+policy = BackgroundRefreshTokenPolicy(credential, "https://management.azure.com/.default")
+policy._store.clock = clock
+policy._store.draw_jitter = lambda: 0
+policy.on_request(make_request())
+clock.advance(3400)
+credential.gate = threading.Event()  # never set: the refresh thread is stuck for good
+policy.on_request(make_request())
+assert len(policy._runner.threads) == 1
+
+# A second policy whose token falls due only in an exit handler, when a new thread may no
+# longer start (Python 3.12+ refuses); the request still gets the valid token.
+other = BackgroundRefreshTokenPolicy(SyncScriptedCredential(clock=clock), "https://storage.azure.com/.default")
+other._store.clock = clock
+other._store.draw_jitter = lambda: 0
+other.on_request(make_request())
+
+def at_exit():
+    clock.advance(3400)
+    request = make_request()
+    other.on_request(request)
+    print("at exit:", request.http_request.headers["Authorization"], flush=True)
+
+atexit.register(at_exit)
+print("main done", flush=True)
+"""
+
+
+def test_a_stuck_refresh_thread_neither_keeps_the_interpreter_alive_nor_fails_at_exit(tmp_path: Path) -> None:
+    script = tmp_path / "exit.py"
+    script.write_text(_EXIT_SCRIPT.format(root=str(Path(__file__).resolve().parents[2])))
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["main done", "at exit: Bearer token-1"]
+    assert done.stderr == ""
+
+
+def test_refresh_threads_are_named_for_the_scopes_and_carry_no_token(
+    policy: Any, credential: SyncScriptedCredential, clock: FakeClock
+) -> None:
+    prime(policy, clock)
+    credential.gate = threading.Event()
+    attach(policy)
+    (worker,) = policy._runner.threads
+    assert worker.name == "bgrefresh token refresh for https://management.azure.com/.default"
+    eventually(lambda: len(credential.calls) == 2)
+    credential.gate.set()
