@@ -36,27 +36,23 @@ def secret_credential(emulator: Emulator, **kwargs: Any) -> ClientSecretCredenti
 
     The emulator's throwaway CA is trusted through the transport (``connection_verify``).
     """
-    return ClientSecretCredential(
-        TENANT_ID,
-        CLIENT_ID,
-        CLIENT_SECRET,
-        authority=emulator.authority,
-        disable_instance_discovery=True,
-        connection_verify=emulator.ca_path,
+    return ClientSecretCredential(TENANT_ID, CLIENT_ID, CLIENT_SECRET, **identity_options(emulator, **kwargs))
+
+
+def identity_options(emulator: Emulator, **kwargs: Any) -> dict[str, Any]:
+    """What points an azure-identity credential, sync or async, at the emulator's Entra ID."""
+    return {
+        "authority": emulator.authority,
+        "disable_instance_discovery": True,
+        "connection_verify": emulator.ca_path,
         **kwargs,
-    )
+    }
 
 
 def assertion_credential(emulator: Emulator, **kwargs: Any) -> ClientAssertionCredential:
     """azure-identity's real ClientAssertionCredential (workload identity federation's shape)."""
     return ClientAssertionCredential(
-        TENANT_ID,
-        CLIENT_ID,
-        lambda: "emulator-client-assertion-jwt",
-        authority=emulator.authority,
-        disable_instance_discovery=True,
-        connection_verify=emulator.ca_path,
-        **kwargs,
+        TENANT_ID, CLIENT_ID, lambda: "emulator-client-assertion-jwt", **identity_options(emulator, **kwargs)
     )
 
 

@@ -22,6 +22,7 @@ import vcr
 
 from tests.emulator.arm import SUBSCRIPTION_ID
 from tests.emulator.server import CLIENT_ID, CLIENT_SECRET, TENANT_ID, Emulator
+from tests.emulator.threaded import EmulatorThread
 from tests.recorded.sanitize import ARM_HOST, LOGIN_HOST, Sanitizer
 
 RECORDINGS = Path(__file__).resolve().parents[2] / "recordings"
@@ -49,26 +50,20 @@ def _authorization(r1: Any, r2: Any) -> None:
     assert r1.headers.get("Authorization") == r2.headers.get("Authorization")
 
 
-@pytest.fixture
-async def target(tmp_path: Path) -> AsyncIterator[Target]:
-    if MODE == "emulator":
-        emulator = Emulator(tmp_path)
-        await emulator.start()
-        try:
-            yield Target(
-                emulator.authority,
-                emulator.url,
-                TENANT_ID,
-                CLIENT_ID,
-                CLIENT_SECRET,
-                SUBSCRIPTION_ID,
-                {"connection_verify": emulator.ca_path},
-                emulator,
-            )
-        finally:
-            await emulator.stop()
-    elif MODE == "azure":
-        yield Target(
+def _target(emulator: Emulator | None) -> Target:
+    if emulator is not None:
+        return Target(
+            emulator.authority,
+            emulator.url,
+            TENANT_ID,
+            CLIENT_ID,
+            CLIENT_SECRET,
+            SUBSCRIPTION_ID,
+            {"connection_verify": emulator.ca_path},
+            emulator,
+        )
+    if MODE == "azure":
+        return Target(
             "https://login.microsoftonline.com",
             "https://management.azure.com",
             os.environ["AZURE_TENANT_ID"],
@@ -76,8 +71,31 @@ async def target(tmp_path: Path) -> AsyncIterator[Target]:
             os.environ["AZURE_CLIENT_SECRET"],
             os.environ["AZURE_SUBSCRIPTION_ID"],
         )
-    else:
-        yield Target(f"https://{LOGIN_HOST}", f"https://{ARM_HOST}", TENANT_ID, CLIENT_ID, "REDACTED", SUBSCRIPTION_ID)
+    return Target(f"https://{LOGIN_HOST}", f"https://{ARM_HOST}", TENANT_ID, CLIENT_ID, "REDACTED", SUBSCRIPTION_ID)
+
+
+@pytest.fixture
+async def target(tmp_path: Path) -> AsyncIterator[Target]:
+    """The target for async flows; in ``emulator`` mode the emulator runs on the test's loop."""
+    if MODE != "emulator":
+        yield _target(None)
+        return
+    emulator = Emulator(tmp_path)
+    await emulator.start()
+    try:
+        yield _target(emulator)
+    finally:
+        await emulator.stop()
+
+
+@pytest.fixture
+def sync_target(tmp_path: Path) -> Iterator[Target]:
+    """The target for sync flows; in ``emulator`` mode the emulator runs on a thread of its own."""
+    if MODE != "emulator":
+        yield _target(None)
+        return
+    with EmulatorThread(tmp_path) as emulator:
+        yield _target(emulator)
 
 
 def recorder(target: Target) -> vcr.VCR:

@@ -8,25 +8,28 @@ import time
 from typing import Any
 
 import time_machine
+from azure.identity import ClientSecretCredential as SyncClientSecretCredential
 from azure.identity.aio import ClientSecretCredential
+from azure.mgmt.resource.resources import ResourceManagementClient as SyncResourceManagementClient
 from azure.mgmt.resource.resources.aio import ResourceManagementClient
 
-from bgrefresh_policy import AsyncBackgroundRefreshTokenPolicy
+from bgrefresh_policy import AsyncBackgroundRefreshTokenPolicy, BackgroundRefreshTokenPolicy
 from tests.recorded.conftest import Target
 
 ARM_SCOPE = "https://management.azure.com/.default"
 CAE_CLAIMS = json.dumps({"access_token": {"nbf": {"essential": True, "value": "1800000000"}}})
 
 
+def _identity(target: Target) -> tuple[str, str, str]:
+    return target.tenant_id, target.client_id, target.client_secret
+
+
+def _identity_options(target: Target) -> dict[str, Any]:
+    return {"authority": target.login, "disable_instance_discovery": True, **target.transport}
+
+
 def _clients(target: Target, **policy_options: Any) -> tuple[ClientSecretCredential, Any, ResourceManagementClient]:
-    credential = ClientSecretCredential(
-        target.tenant_id,
-        target.client_id,
-        target.client_secret,
-        authority=target.login,
-        disable_instance_discovery=True,
-        **target.transport,
-    )
+    credential = ClientSecretCredential(*_identity(target), **_identity_options(target))
     policy: Any = AsyncBackgroundRefreshTokenPolicy(credential, ARM_SCOPE, **policy_options)
     client = ResourceManagementClient(
         credential, target.subscription_id, base_url=target.arm, authentication_policy=policy, **target.transport
@@ -60,3 +63,26 @@ async def cae_challenge(target: Target) -> str:
         group = await client.resource_groups.get("rg-alpha")
         await policy.wait_for_refreshes()
     return str(group.name)
+
+
+def sync_refresh_cycle(target: Target, wall_clock: time_machine.Traveller) -> list[str]:
+    """The sync client over requests: list, let the token come due, one request while the refresh
+    runs on its thread, then 8 more once it has landed.
+
+    The requests go one at a time: vcrpy loses interactions recorded from several threads at
+    once (kevin1024/vcrpy#849), so the policy's refresh thread is the only other one.
+
+    :return: the resource group names read; the cassette matcher checks which token each request carried.
+    """
+    credential = SyncClientSecretCredential(*_identity(target), **_identity_options(target))
+    policy: Any = BackgroundRefreshTokenPolicy(credential, ARM_SCOPE)
+    client = SyncResourceManagementClient(
+        credential, target.subscription_id, base_url=target.arm, authentication_policy=policy, **target.transport
+    )
+    with credential, policy, client:
+        names = [str(group.name) for group in client.resource_groups.list()]
+        wall_clock.shift(policy._token.expires_on - time.time() - 239)
+        during = client.resource_groups.get(names[0])  # carries the first token; starts the refresh
+        assert policy.wait_for_refreshes(30)  # the token request lands inside the cassette
+        after = [client.resource_groups.get(names[0]) for _ in range(8)]
+    return [str(name) for name in (*names, during.name, *(group.name for group in after))]

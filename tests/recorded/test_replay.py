@@ -12,7 +12,7 @@ import yaml
 
 from tests.emulator.server import CLIENT_SECRET
 from tests.recorded.conftest import MODE, RECORDINGS, Target, recorder
-from tests.recorded.flows import cae_challenge, refresh_cycle
+from tests.recorded.flows import cae_challenge, refresh_cycle, sync_refresh_cycle
 from tests.recorded.sanitize import SANITIZED_TOKEN, Sanitizer
 
 REPEATS = 1 if MODE else 20  # replaying is cheap: prove it is deterministic
@@ -27,6 +27,16 @@ async def test_refresh_cycle(target: Target, wall_clock: time_machine.Traveller,
     assert len(names) == 2 + 20 + 1 if MODE != "azure" else len(names) > 2
     if MODE != "azure":
         assert names[:2] == ["rg-alpha", "rg-beta"]
+
+
+@pytest.mark.parametrize("attempt", range(REPEATS))
+def test_sync_refresh_cycle(sync_target: Target, wall_clock: time_machine.Traveller, attempt: int) -> None:
+    with recorder(sync_target).use_cassette("sync_refresh_cycle.yaml") as cassette:
+        names = sync_refresh_cycle(sync_target, wall_clock)
+        if not MODE:
+            assert cassette.all_played
+    if MODE != "azure":
+        assert names == ["rg-alpha", "rg-beta"] + ["rg-alpha"] * 9
 
 
 @pytest.mark.skipif(MODE == "azure", reason="a CAE challenge cannot be provoked on demand in real Azure")
@@ -48,7 +58,11 @@ def _interactions() -> list[tuple[Path, dict[str, object]]]:
 
 def test_cassettes_hold_no_secret() -> None:
     interactions = _interactions()
-    assert {path.name for path, _ in interactions} >= {"refresh_cycle.yaml", "cae_challenge.yaml"}
+    assert {path.name for path, _ in interactions} >= {
+        "refresh_cycle.yaml",
+        "cae_challenge.yaml",
+        "sync_refresh_cycle.yaml",
+    }
     for path in RECORDINGS.glob("*.yaml"):
         text = path.read_text()
         assert CLIENT_SECRET not in text, path

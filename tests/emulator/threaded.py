@@ -1,0 +1,48 @@
+"""The emulator on an event loop of its own thread, for tests of sync clients."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from .server import Emulator
+
+__all__ = ["EmulatorThread"]
+
+T = TypeVar("T")
+
+
+class EmulatorThread:
+    """Serves an :class:`Emulator` from a background thread while the test's threads block on it.
+
+    ``emulator`` is the same object the async tests use; its counters and fault switches are
+    plain attributes, and :meth:`call` runs its coroutines (going offline, say) on its loop.
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        self.emulator = Emulator(workdir)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="emulator", daemon=True)
+
+    def call(self, coroutine: Coroutine[Any, Any, T], timeout: float = 30) -> T:
+        """Run ``coroutine`` on the emulator's loop and return its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    def __enter__(self) -> Emulator:
+        self._thread.start()
+        self.call(self.emulator.start())
+        return self.emulator
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        try:
+            self.call(self.emulator.stop())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(30)
+            self._loop.close()
