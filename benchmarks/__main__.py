@@ -1,4 +1,4 @@
-"""``python -m benchmarks``: azure-core's AsyncBearerTokenCredentialPolicy and ours, side by side."""
+"""``python -m benchmarks``: azure-core's bearer policies and ours, async and sync, side by side."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import azure.core
 import bgrefresh_policy
 
 from .scenarios import many_cycles, refresh_burst, steady_state
+from .sync_scenarios import sync_refresh_burst, sync_steady_state
 
 
 def _machine() -> dict[str, Any]:
@@ -73,6 +74,27 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
             f"{name:<12}{row['credential_calls']:>18}{row['peak_memory_kib']:>10.0f}"
             f"{row['memory_growth_kib']:>12.1f}{row['live_tasks_at_end']:>12}"
         )
+    for kind in ("noop", "requests"):
+        result = sync_refresh_burst(
+            transport_kind=kind,
+            refresh_latency=args.refresh_latency,
+            threads=args.threads,
+            per_thread=args.per_thread,
+            repeats=args.repeats,
+        )
+        report[f"sync_refresh_burst_{kind}"] = result
+        _print_latency(
+            f"5-6. sync: {args.threads} threads x {args.per_thread} requests, token due, credential blocks "
+            f"{args.refresh_latency} s ({kind} transport; medians of {args.repeats} runs; credential calls: "
+            "the most in one run)",
+            result,
+        )
+    sync_steady = sync_steady_state(rounds=args.rounds, batch=args.batch)
+    report["sync_steady_state"] = sync_steady
+    print(f"\n7. sync steady state: on_request with a valid token, {args.rounds} interleaved rounds of {args.batch}")
+    for name, ns in sync_steady["ns_per_call"].items():
+        print(f"{name:<12}{ns:>9.0f} ns per call")
+    print(f"median ratio bgrefresh/azure-core: {sync_steady['median_ratio']:.3f}")
     return report
 
 
@@ -81,6 +103,8 @@ def main() -> None:
     parser.add_argument("--refresh-latency", type=float, default=0.5, help="seconds the credential takes")
     parser.add_argument("--burst", type=int, default=1000, help="concurrent requests per burst")
     parser.add_argument("--repeats", type=int, default=5, help="runs of each burst case (medians reported)")
+    parser.add_argument("--threads", type=int, default=32, help="threads per sync burst")
+    parser.add_argument("--per-thread", type=int, default=20, help="requests each thread sends per sync burst")
     parser.add_argument("--rounds", type=int, default=40, help="interleaved rounds, steady state")
     parser.add_argument("--batch", type=int, default=5000, help="on_request calls per round")
     parser.add_argument("--requests", type=int, default=100_000, help="requests across the compressed cycles")

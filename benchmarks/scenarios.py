@@ -7,6 +7,7 @@ import gc
 import statistics
 import time
 import tracemalloc
+from collections.abc import Iterable
 from typing import Any
 
 import aiohttp
@@ -27,7 +28,7 @@ class _Clock:
         return self.now
 
 
-def _ms(values: list[float]) -> dict[str, float]:
+def latency_ms(values: list[float]) -> dict[str, float]:
     ms = [v * 1000 for v in values]
     return {"p50": percentile(ms, 0.5), "p99": percentile(ms, 0.99), "max": max(ms)}
 
@@ -69,19 +70,25 @@ async def refresh_burst(*, transport_kind: str, refresh_latency: float, burst: i
                     calls_before = credential.calls
                     latencies = await _burst(pipeline, url, burst)
                     await asyncio.sleep(refresh_latency + 0.05)  # let a background refresh land before counting
-                    row = {**_ms(latencies), "credential_calls": float(credential.calls - calls_before)}
+                    row = {**latency_ms(latencies), "credential_calls": float(credential.calls - calls_before)}
                     runs.setdefault(f"{name}/{case}", []).append(row)
                     if hasattr(policy, "close"):
                         await policy.close()
+    return summarise_bursts(runs, POLICIES)
+
+
+def summarise_bursts(runs: dict[str, list[dict[str, float]]], names: Iterable[str]) -> dict[str, Any]:
+    """Medians of repeated burst runs keyed ``policy/case``; the most credential calls in one run; the
+    p99 the refresh added over the floor, and how much the floor's p99 moved between runs (noise)."""
     results: dict[str, Any] = {
         key: {field: statistics.median(run[field] for run in rows) for field in rows[0]} for key, rows in runs.items()
     }
     for key in runs:
         results[key]["credential_calls"] = int(max(run["credential_calls"] for run in runs[key]))
-    for name in POLICIES:
+    for name in names:
         results[f"{name}/added_p99_ms"] = results[f"{name}/refresh"]["p99"] - results[f"{name}/floor"]["p99"]
         floors = [run["p99"] for run in runs[f"{name}/floor"]]
-        results[f"{name}/floor_p99_spread_ms"] = max(floors) - min(floors)  # run-to-run noise
+        results[f"{name}/floor_p99_spread_ms"] = max(floors) - min(floors)
     return results
 
 
