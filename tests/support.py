@@ -9,8 +9,10 @@ aiohttp transport are exercised by the integration tests.
 from __future__ import annotations
 
 import base64
+import logging
 import threading
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -300,3 +302,15 @@ def in_threads(count: int, work: Callable[[int], T], *, timeout: float = 10) -> 
     with ThreadPoolExecutor(count) as pool:
         futures = [pool.submit(run, i) for i in range(count)]
         return [future.result(timeout) for future in futures]
+
+
+def assert_nothing_secret(records: list[logging.LogRecord], printed: list[str], secrets: set[str]) -> None:
+    """No secret in any log record (message, exception text, traceback) or in ``printed``."""
+    logged = [
+        r.getMessage() + (r.exc_text or "") + ("".join(traceback.format_exception(*r.exc_info)) if r.exc_info else "")
+        for r in records
+    ]
+    assert len(logged) > 30  # the check looks at real traffic
+    for text in logged + printed:
+        for secret in secrets:
+            assert secret not in text, f"a secret appears in: {text[:200]}"

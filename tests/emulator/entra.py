@@ -113,7 +113,10 @@ class TokenEndpoint:
 
     async def _misbehave(self, request: web.Request, fault: Fault) -> web.StreamResponse:
         if fault is Fault.HANG:
-            await asyncio.Event().wait()  # until the client gives up or the server stops
+            # No answer until the client gives up (its connection closes) or the server stops.
+            while request.transport is not None and not request.transport.is_closing():  # noqa: ASYNC110 - aiohttp has no event for it
+                await asyncio.sleep(0.05)
+            return web.Response(status=504)
         if fault is Fault.MALFORMED_JSON:
             return web.Response(text='{"access_token": ', content_type="application/json")
         if fault is Fault.DROP_CONNECTION:

@@ -66,6 +66,13 @@ class _Listener:
             if handler.transport is not None:
                 handler.transport.close()
 
+    def abort_connections(self) -> None:
+        """Drop every open connection at once, without a TLS goodbye the client may never answer."""
+        server = self._runner.server
+        for handler in server.connections if server is not None else []:
+            if handler.transport is not None:
+                handler.transport.abort()
+
     async def stop(self) -> None:
         await self._runner.cleanup()
 
@@ -111,6 +118,11 @@ class Emulator:
         """The token endpoint listens again, on the same port, with a trusted or an untrusted certificate."""
         await self._login.listen(trusted=trusted_certificate)
 
-    async def stop(self) -> None:
+    async def stop(self, *, abort: bool = False) -> None:
+        """Stop both listeners; with ``abort``, drop open connections first (clients in other threads
+        may hold theirs open past the end, and a graceful TLS close would wait for them)."""
+        if abort:
+            self._arm.abort_connections()
+            self._login.abort_connections()
         await self._arm.stop()
         await self._login.stop()

@@ -32,6 +32,16 @@ class EmulatorThread:
         """Run ``coroutine`` on the emulator's loop and return its result."""
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
+    @staticmethod
+    async def _cancel_the_rest() -> None:
+        """Cancel and await what still runs (a handler left hanging by a fault), as asyncio.run does."""
+        rest = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in rest:
+            task.cancel()
+        await asyncio.gather(*rest, return_exceptions=True)
+        await asyncio.sleep(0.01)  # the transports they closed finish closing on the next iterations
+        await asyncio.get_running_loop().shutdown_asyncgens()
+
     def __enter__(self) -> Emulator:
         self._thread.start()
         self.call(self.emulator.start())
@@ -41,7 +51,8 @@ class EmulatorThread:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
         try:
-            self.call(self.emulator.stop())
+            self.call(self.emulator.stop(abort=True))
+            self.call(self._cancel_the_rest())
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(30)

@@ -7,7 +7,9 @@ threads share one client, as a sync web app's worker threads do.
 from __future__ import annotations
 
 import json
+import logging
 import time
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from tests.emulator.entra import Fault
 from tests.emulator.server import CLIENT_ID, CLIENT_SECRET, TENANT_ID, Emulator
 from tests.emulator.threaded import EmulatorThread
 from tests.integration.conftest import ARM_SCOPE, identity_options, make_due
-from tests.support import in_threads
+from tests.support import assert_nothing_secret, in_threads
 
 pytestmark = pytest.mark.integration
 
@@ -165,3 +167,51 @@ def test_token_endpoint_outage_in_the_background_window_then_recovery(
     assert failed_attempts == 4  # one background attempt per retry_delay, however many threads
     assert len(emulator.tokens.issued) == 2
     assert emulator.arm.unauthorized == 0
+
+
+def test_nothing_secret_is_logged_printed_or_raised(
+    emulator: Emulator, wall_clock: time_machine.Traveller, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # every logger: ours, azure-core, azure-identity, msal, urllib3
+
+    def printable(policy: Any) -> list[str]:
+        held: list[Any] = [policy, policy._store, policy._runner, *policy._runner.threads]
+        for state in policy._store._states.values():
+            held += [state, state.current]
+        for flight in policy._runner.flights.values():
+            held += [flight, flight.verdict]
+        return [repr(o) for o in held] + [str(o) for o in held]
+
+    printed: list[str] = []
+    with (
+        sync_credential(emulator, retry_total=0, read_timeout=1) as credential,
+        BackgroundRefreshTokenPolicy(
+            credential, ARM_SCOPE, min_validity=120, refresh_timeout=0.3, retry_delay=5
+        ) as policy,
+        sync_arm_client(emulator, credential, policy) as client,
+    ):
+        timed_get(client)  # inline
+        make_due(wall_clock, emulator)
+        timed_get(client)  # background, succeeds
+        assert policy.wait_for_refreshes(10)
+        printed += printable(policy)
+        make_due(wall_clock, emulator)
+        emulator.tokens.fault = Fault.HANG
+        timed_get(client)  # a background refresh that hangs
+        make_due(wall_clock, emulator, left=100)  # below min_validity: waits 0.3 s, gives up, still valid
+        timed_get(client)
+        printed += printable(policy)
+        assert policy.wait_for_refreshes(10)  # the credential's 1 s read timeout ends the thread
+        wall_clock.shift(3600)  # expired: the inline failure reaches the caller
+        with pytest.raises(Exception) as inline_failure:  # noqa: PT011 - whatever the credential raises
+            timed_get(client)
+        printed += [str(inline_failure.value), repr(inline_failure.value), traceback.format_exc()]
+        emulator.tokens.fault = Fault.NONE
+        timed_get(client)
+        printed += printable(policy)
+
+    secrets = {CLIENT_SECRET, *emulator.tokens.issued}
+    assert len(emulator.tokens.issued) >= 3
+    warnings = [r.getMessage() for r in caplog.records if r.name.startswith("bgrefresh_policy")]
+    assert any("RefreshTimedOut" in message for message in warnings)  # the give-up is logged
+    assert_nothing_secret(caplog.records, printed, secrets)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from typing import Any
 
 import time_machine
+from azure.core.pipeline.transport import RequestsTransport
 from azure.identity import ClientSecretCredential as SyncClientSecretCredential
 from azure.identity.aio import ClientSecretCredential
 from azure.mgmt.resource.resources import ResourceManagementClient as SyncResourceManagementClient
@@ -65,19 +67,41 @@ async def cae_challenge(target: Target) -> str:
     return str(group.name)
 
 
+class OneExchangeAtATime(RequestsTransport):  # type: ignore[misc]  # azure-core imports it lazily
+    """azure-core's requests transport, letting one HTTP exchange through at a time across threads.
+
+    vcrpy is not thread-safe: it loses interactions recorded from several threads at once
+    (kevin1024/vcrpy#849), and replaying from two threads at once has been seen to let a request
+    through to the network. Give this transport to the credential and the client in a recorded
+    sync test: the policy's refresh thread still runs beside the requests, but their exchanges
+    with the cassette take turns.
+    """
+
+    _turn = threading.Lock()  # one HTTP exchange, in any thread, with the cassette at a time
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        with self._turn:
+            return super().send(request, **kwargs)
+
+
 def sync_refresh_cycle(target: Target, wall_clock: time_machine.Traveller) -> list[str]:
     """The sync client over requests: list, let the token come due, one request while the refresh
     runs on its thread, then 8 more once it has landed.
 
-    The requests go one at a time: vcrpy loses interactions recorded from several threads at
-    once (kevin1024/vcrpy#849), so the policy's refresh thread is the only other one.
-
     :return: the resource group names read; the cassette matcher checks which token each request carried.
     """
-    credential = SyncClientSecretCredential(*_identity(target), **_identity_options(target))
+    credential = SyncClientSecretCredential(
+        *_identity(target), transport=OneExchangeAtATime(**target.transport), **_identity_options(target)
+    )
     policy: Any = BackgroundRefreshTokenPolicy(credential, ARM_SCOPE)
     client = SyncResourceManagementClient(
-        credential, target.subscription_id, base_url=target.arm, authentication_policy=policy, **target.transport
+        credential,
+        target.subscription_id,
+        base_url=target.arm,
+        authentication_policy=policy,
+        transport=OneExchangeAtATime(**target.transport),
+        retry_total=0,  # a request that fails in replay fails the test, not retried with another token
+        **target.transport,
     )
     with credential, policy, client:
         names = [str(group.name) for group in client.resource_groups.list()]

@@ -151,3 +151,25 @@ def test_refresh_threads_are_named_for_the_scopes_and_carry_no_token(
     assert worker.name == "bgrefresh token refresh for https://management.azure.com/.default"
     eventually(lambda: len(credential.calls) == 2)
     credential.gate.set()
+
+
+def test_a_refresh_thread_that_cannot_start_leaves_the_request_its_token(
+    policy: Any, credential: SyncScriptedCredential, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prime(policy, clock)
+
+    def refuse(thread: threading.Thread) -> None:
+        raise RuntimeError("can't create new thread at interpreter shutdown")  # as Python 3.12+ says
+
+    with monkeypatch.context() as patched:
+        patched.setattr(threading.Thread, "start", refuse)
+        assert attach(policy) == "Bearer token-1"
+    state = policy._store.peek(policy._default_key)
+    assert policy._runner.threads == []
+    assert state.background is None  # the running mark is cleared: nothing runs
+    assert state.retry_not_before == clock() + 30  # counted as a failed attempt: no retry storm
+    assert len(credential.calls) == 1
+    clock.advance(30)
+    attach(policy)
+    assert policy.wait_for_refreshes(10)
+    assert attach(policy) == "Bearer token-2"
