@@ -85,7 +85,7 @@ class Flight:
         self.verdict: Verdict = RETRY
         self.handle: Any = None
         self.timed_out = False
-        self.concluded = False  # its outcome is recorded; set once
+        self.concluded = False  # its outcome is being, or has been, recorded; set once
         # trio only: events for "the credential call has begun" and "the verdict is set".
         self.started: Any = None
         self.done: Any = None

@@ -12,7 +12,7 @@ from azure.core.pipeline.policies import BearerTokenCredentialPolicy
 from azure.core.pipeline.policies._authentication import HTTPRequestType, HTTPResponseType
 
 from ._compat import enforce_https
-from ._decision import CachedToken
+from ._decision import Action, CachedToken
 from ._flight import RETRY, Flight
 from ._key_state import BackgroundMark, TokenKey
 from ._policy_base import _SEND_SCOPE, PolicyBase, flight_key
@@ -163,7 +163,7 @@ class BackgroundRefreshTokenPolicy(PolicyBase, BearerTokenCredentialPolicy[HTTPR
         Safe to call more than once.
         """
         self._store.closed = True
-        if not self._runner.join(self._store.options.refresh_timeout):
+        if not self._runner.close(self._store.options.refresh_timeout):
             _LOGGER.warning(
                 "close(): %d background token refresh(es) still running after refresh_timeout; left to end "
                 "on their daemon threads",
@@ -223,8 +223,12 @@ class BackgroundRefreshTokenPolicy(PolicyBase, BearerTokenCredentialPolicy[HTTPR
             )
 
         def inline(generation: int) -> Flight:
+            # Threads decide and join in two steps: a refresh may end between them.
             return runner.join_or_start(
-                flight_key(key, generation, {}), self._fetcher(scopes, {}), self._finisher(key, generation)
+                flight_key(key, generation, {}),
+                self._fetcher(scopes, {}),
+                self._finisher(key, generation),
+                needed=lambda: self._store.decision(key) == (Action.INLINE, generation),
             )
 
         return _drive(runner, token_flow(self._store, key, alive=None, background=background, inline=inline))

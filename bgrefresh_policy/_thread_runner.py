@@ -28,16 +28,18 @@ class ThreadRunner:
     """
 
     def __init__(self) -> None:
-        # Protects flights, _threads and each flight's pending work: held for bookkeeping
-        # only, never across a credential call, a wait or a join.
+        # Protects flights, _threads, closed, and each flight's pending work and its concluded
+        # and timed_out flags: held for bookkeeping only, never across a credential call, a
+        # wait, a join or a log call.
         self._lock = threading.Lock()
+        # Notified, under _lock, whenever a background thread ends: join() waits on it.
+        self._ended = threading.Condition(self._lock)
         # Refreshes requests can join, by flight key; a flight leaves when it ends.
         self.flights: dict[Hashable, Flight] = {}
-        # Background threads not yet ended, in start order.
+        # Background threads not yet ended, in start order; from before they start.
         self._threads: dict[threading.Thread, Flight] = {}
-
-    def alive(self) -> bool:
-        return True
+        # Set by close(): no background thread starts after it.
+        self.closed = False
 
     @property
     def threads(self) -> list[threading.Thread]:
@@ -50,7 +52,8 @@ class ThreadRunner:
 
         :param flight_key: what requests that may share this refresh look it up by.
         :param fetch: asks the credential.
-        :param finish: records the outcome and returns the verdict; called once, on that thread.
+        :param finish: records the outcome and returns the verdict; called on that thread, and once
+            more by the first waiter giving up if the refresh runs past ``timeout``.
         :keyword float timeout: seconds after which requests waiting on it stop waiting.
         :keyword str name: the thread's name.
         :return: the flight.
@@ -64,31 +67,47 @@ class ThreadRunner:
         thread = threading.Thread(target=self._run_background, args=(flight, fetch, finish), name=name, daemon=True)
         flight.handle = thread
         with self._lock:
-            self.flights[flight_key] = flight
-            self._threads[thread] = flight
+            refused = self.closed
+            if not refused:
+                self.flights[flight_key] = flight
+                self._threads[thread] = flight
+        if refused:  # close() ran after this refresh was decided: the request keeps its token
+            self._conclude(flight, finish, None, RefreshCancelled())
+            return flight
         try:
             thread.start()
         except RuntimeError as exc:  # the interpreter is shutting down, or out of threads
-            with self._lock:
+            with self._ended:
                 del self._threads[thread]
+                self._ended.notify_all()
             self._conclude(flight, finish, None, RefreshAbandoned(f"no thread for the refresh: {exc}"))
         return flight
 
-    def join_or_start(self, flight_key: Hashable, fetch: SyncFetch, finish: Finish) -> Flight:
+    def join_or_start(
+        self, flight_key: Hashable, fetch: SyncFetch, finish: Finish, *, needed: Callable[[], bool] | None = None
+    ) -> Flight:
         """The refresh joinable under ``flight_key``; if there is none, one that the first waiter runs.
 
         :param flight_key: what requests that may share this refresh look it up by.
         :param fetch: asks the credential, if a refresh starts.
         :param finish: records its outcome, if a refresh starts.
+        :keyword needed: asked, under this runner's lock, before a refresh starts: whether the
+            caller's decision still holds. A refresh may have ended between the decision and
+            this call; then the flight returned is already settled with :data:`RETRY`.
         :return: the flight.
         :rtype: Flight
         """
         with self._lock:
             flight = self.flights.get(flight_key)
-            if flight is None:
-                flight = self.flights[flight_key] = Flight(flight_key)
-                flight.done = threading.Event()
-                flight.pending = (fetch, finish)
+            if flight is not None:
+                return flight
+            flight = Flight(flight_key)
+            flight.done = threading.Event()
+            if needed is not None and not needed():
+                flight.done.set()  # verdict RETRY: decide again
+                return flight
+            flight.pending = (fetch, finish)
+            self.flights[flight_key] = flight
         return flight
 
     def wait(self, flight: Flight) -> Verdict:
@@ -119,9 +138,12 @@ class ThreadRunner:
         except BaseException as exc:  # noqa: BLE001 - on its own thread, the outcome is all there is to report
             error = exc
         finally:
-            self._conclude(flight, finish, result, error)
-            with self._lock:
-                self._threads.pop(flight.handle, None)
+            try:
+                self._conclude(flight, finish, result, error)
+            finally:
+                with self._ended:
+                    self._threads.pop(flight.handle, None)
+                    self._ended.notify_all()
 
     def _run_inline(self, flight: Flight, fetch: SyncFetch, finish: Finish) -> None:
         result: Any = None
@@ -136,12 +158,18 @@ class ThreadRunner:
         self._conclude(flight, finish, result, error)
 
     def _conclude(self, flight: Flight, finish: Finish, result: Any, error: BaseException | None) -> None:
-        """Record the outcome, and release the waiters."""
+        """Record the outcome, then release the waiters.
+
+        The flight stays joinable until its outcome is in the token store: a request deciding
+        meanwhile either joins it or finds the new token, never starts a second call.
+        """
+        with self._lock:
+            flight.concluded = True  # from now on, a waiter giving up waits for this outcome instead
+        verdict = finish(result, error)  # outside the lock: it logs
         with self._lock:
             if self.flights.get(flight.key) is flight:
                 del self.flights[flight.key]
-        flight.verdict = finish(result, error)
-        flight.concluded = True
+            flight.verdict = verdict
         flight.done.set()
 
     def _give_up(self, flight: Flight) -> Verdict:
@@ -149,24 +177,25 @@ class ThreadRunner:
 
         Later requests do not join it. Its thread runs on, and its late result is recorded too.
         """
+        error = RefreshTimedOut(
+            f"{flight.handle.name} did not finish within refresh_timeout; its thread runs on until the credential "
+            "returns"
+        )
         with self._lock:
-            if flight.done.is_set():  # it ended right at the deadline
-                return flight.verdict
-            if not flight.timed_out:
-                flight.timed_out = True
-                if self.flights.get(flight.key) is flight:
-                    del self.flights[flight.key]
-                assert flight.finish is not None
-                # Under the lock so that every waiter giving up gets this one verdict. finish()
-                # takes only the store's lock, which is never held while taking this one.
-                flight.verdict = flight.finish(
-                    None,
-                    RefreshTimedOut(
-                        f"{flight.handle.name} did not finish within refresh_timeout; its thread runs on until "
-                        "the credential returns"
-                    ),
-                )
+            ending = flight.concluded
+            first = not ending and not flight.timed_out
+            flight.timed_out = True
+        if ending:  # it ended right at the deadline: its outcome is being recorded
+            flight.done.wait()
             return flight.verdict
+        if not first:  # the first waiter to give up records the failed attempt
+            return Verdict(None, error)
+        assert flight.finish is not None
+        verdict = flight.finish(None, error)  # outside the lock: it logs
+        with self._lock:
+            if self.flights.get(flight.key) is flight:
+                del self.flights[flight.key]
+        return verdict
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait until no background thread is running, including ones that start meanwhile.
@@ -175,12 +204,16 @@ class ThreadRunner:
         :return: whether none is running.
         :rtype: bool
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            threads = self.threads
-            if not threads:
-                return True
-            for thread in threads:
-                thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-                if thread.is_alive():
-                    return False
+        with self._ended:
+            return self._ended.wait_for(lambda: not self._threads, timeout)
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Start no background thread from now on, and wait for the running ones (see :meth:`join`).
+
+        :param timeout: seconds to wait at most; None waits as long as it takes.
+        :return: whether none is running.
+        :rtype: bool
+        """
+        with self._lock:
+            self.closed = True
+        return self.join(timeout)

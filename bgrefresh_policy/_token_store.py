@@ -102,6 +102,13 @@ class TokenStore:
             generation = state.begin_background(now, alive)
             return action, state.current, generation, state.background
 
+    def decision(self, key: TokenKey) -> tuple[Action, int]:
+        """What :meth:`begin` would decide for ``key`` now, and the generation; changes nothing."""
+        now = self.clock()
+        with self._lock:
+            state = self._state(key)
+            return state.decide(now, self.options, background_allowed=not self.closed), state.generation
+
     def generation(self, key: TokenKey) -> int:
         with self._lock:
             return self._state(key).generation

@@ -5,11 +5,13 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import pytest
 from azure.core.credentials import AccessTokenInfo
 
+from bgrefresh_policy._decision import Action
 from bgrefresh_policy._key_state import TokenKey
 from bgrefresh_policy._options import RefreshOptions
 from bgrefresh_policy._token_store import TokenStore
@@ -48,9 +50,56 @@ def test_racing_threads_start_exactly_one_background_refresh_per_token() -> None
     clock = FakeClock()
     store.clock = clock
     store.draw_jitter = lambda: 0
-    store.store(KEY, AccessTokenInfo("t", int(clock.now + 200)))  # due, above min_validity
-    started = in_threads(16, lambda _: [store.begin(KEY)[0].value for _ in range(500)], timeout=60)
-    assert sum(row.count("background") for row in started) == 1
+    keys = [TokenKey.of([f"https://service-{n}.example.test/.default"]) for n in range(2000)]
+    for key in keys:
+        store.store(key, AccessTokenInfo("t", int(clock.now + 200)))  # due, above min_validity
+    # Every thread walks the same keys: the first decision for each key is raced.
+    decided = in_threads(8, lambda _: [store.begin(key)[0] is Action.BACKGROUND for key in keys], timeout=60)
+    assert [sum(column) for column in zip(*decided, strict=True)] == [1] * len(keys)
+
+
+def _three_requests(policy: Any, _: int) -> None:
+    for _ in range(3):
+        attach(policy)
+
+
+def test_threads_racing_for_a_first_token_make_one_credential_call() -> None:
+    """The decision and the joining are two steps for threads: a refresh ending between them is not redone."""
+    extra_calls = 0
+    for _ in range(150):
+        clock = FakeClock()
+        credential = SyncScriptedCredential(clock=clock)  # answers at once
+        in_threads(8, partial(_three_requests, make_sync_policy(credential, clock)))
+        extra_calls += len(credential.calls) - 1
+    assert extra_calls == 0
+
+
+def test_waiting_for_refreshes_while_others_start_them() -> None:
+    clock = FakeClock()
+    credential = SyncScriptedCredential(clock=clock)
+    policy: Any = make_sync_policy(credential, clock)
+    attach(policy)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def wait_repeatedly() -> None:
+        while not stop.is_set():
+            try:
+                policy.wait_for_refreshes(1)
+            except Exception as exc:  # noqa: BLE001 - the test counts them
+                errors.append(exc)
+
+    waiter = threading.Thread(target=wait_repeatedly)
+    waiter.start()
+    for _ in range(300):  # a refresh thread starts each time, as the waiter joins
+        clock.advance(3400)
+        attach(policy)
+        assert policy.wait_for_refreshes(10)
+        clock.advance(100)
+    stop.set()
+    waiter.join(10)
+    assert errors == []
+    assert len(credential.calls) == 301
 
 
 def test_many_threads_through_many_token_lifetimes_make_one_call_each(clock: FakeClock) -> None:

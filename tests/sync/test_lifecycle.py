@@ -13,6 +13,10 @@ from typing import Any
 
 import pytest
 
+from bgrefresh_policy._decision import Action
+from bgrefresh_policy._flight import Verdict
+from bgrefresh_policy._policy_base import flight_key
+from bgrefresh_policy._thread_runner import ThreadRunner
 from tests.support import FakeClock, SyncScriptedCredential, eventually
 from tests.sync.conftest import attach, make_sync_policy, prime, refresh_threads
 
@@ -173,3 +177,48 @@ def test_a_refresh_thread_that_cannot_start_leaves_the_request_its_token(
     attach(policy)
     assert policy.wait_for_refreshes(10)
     assert attach(policy) == "Bearer token-2"
+
+
+def test_a_refresh_decided_before_close_and_started_after_it_starts_no_thread(
+    policy: Any, credential: SyncScriptedCredential, clock: FakeClock
+) -> None:
+    prime(policy, clock)
+    key = policy._default_key
+    action, _, generation, mark = policy._store.begin(key)  # a request decides to refresh ...
+    assert action is Action.BACKGROUND
+    policy.close()  # ... close() returns before that request starts the thread ...
+    policy._runner.start(  # ... which it then does
+        flight_key(key, generation, {}),
+        policy._fetcher(policy._scopes, {}),
+        policy._finisher(key, generation, mark=mark),
+        timeout=30,
+        name="bgrefresh late",
+    )
+    assert refresh_threads() == []
+    assert policy._store.peek(key).background is None  # the running mark is cleared
+    assert len(credential.calls) == 1
+
+
+def test_a_waiter_giving_up_as_the_refresh_ends_gets_its_outcome_not_a_timeout() -> None:
+    runner = ThreadRunner()
+    recording, release = threading.Event(), threading.Event()
+    recorded: list[BaseException | None] = []
+    outcome = Verdict(None, LookupError("the refresh's own outcome"))
+
+    def finish(result: Any, error: BaseException | None) -> Verdict:
+        recorded.append(error)
+        recording.set()
+        release.wait(10)  # the outcome is being recorded while the deadline passes
+        return outcome
+
+    flight = runner.start("key", lambda: "a token", finish, timeout=0.0, name="bgrefresh test")
+    assert recording.wait(10)
+    verdicts: list[Verdict] = []
+    waiter = threading.Thread(target=lambda: verdicts.append(runner.wait(flight)))
+    waiter.start()
+    eventually(lambda: flight.timed_out)  # the waiter is past its deadline
+    release.set()
+    waiter.join(10)
+    assert runner.join(10)
+    assert verdicts == [outcome]
+    assert recorded == [None]  # no failed attempt recorded over the refresh that succeeded
