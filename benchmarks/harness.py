@@ -76,15 +76,21 @@ POLICIES: dict[str, Callable[..., Any]] = {
 }
 
 
-class _Ok(AsyncHttpResponse):
+class OkResponse:
+    """200, no body; mixed into azure-core's async and sync response types."""
+
     def __init__(self, request: Any) -> None:
-        super().__init__(request, None)
+        super().__init__(request, None)  # type: ignore[call-arg]
         self.status_code = 200
         self.headers = case_insensitive_dict()
-        self.reason = "OK"
+        self.reason: str | None = "OK"
 
     def body(self) -> bytes:
         return b""
+
+
+class _Ok(OkResponse, AsyncHttpResponse):
+    pass
 
 
 class NoopTransport(AsyncHttpTransport):  # type: ignore[type-arg]

@@ -19,11 +19,10 @@ from azure.core.pipeline import Pipeline, PipelineContext, PipelineRequest
 from azure.core.pipeline.policies import BearerTokenCredentialPolicy
 from azure.core.pipeline.transport import HttpResponse, HttpTransport, RequestsTransport
 from azure.core.rest import HttpRequest
-from azure.core.utils import case_insensitive_dict
 
 from bgrefresh_policy import BackgroundRefreshTokenPolicy
 
-from .harness import SCOPE
+from .harness import SCOPE, OkResponse
 from .scenarios import latency_ms, summarise_bursts
 
 SYNC_POLICIES: dict[str, Callable[[Any], Any]] = {
@@ -59,15 +58,8 @@ class BlockingCredential:
         pass
 
 
-class _Ok(HttpResponse):
-    def __init__(self, request: Any) -> None:
-        super().__init__(request, None)
-        self.status_code = 200
-        self.headers = case_insensitive_dict()
-        self.reason = "OK"
-
-    def body(self) -> bytes:
-        return b""
+class _Ok(OkResponse, HttpResponse):
+    pass
 
 
 class SyncNoopTransport(HttpTransport):  # type: ignore[type-arg]
