@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from ._flight import Finish, Flight, RefreshAbandoned, RefreshCancelled, RefreshTimedOut, Verdict
+from ._flight import RETRY, Finish, Flight, RefreshAbandoned, RefreshCancelled, RefreshTimedOut, Verdict
 
 __all__ = ["ThreadRunner"]
 
@@ -118,11 +118,17 @@ class ThreadRunner:
             its deadline.
         :rtype: Verdict
         """
-        with self._lock:
-            work, flight.pending = flight.pending, None
-        if work is not None:
-            self._run_inline(flight, *work)
-            return flight.verdict
+        work: tuple[SyncFetch, Finish] | None = None
+        try:
+            with self._lock:
+                work, flight.pending = flight.pending, None
+            if work is not None:
+                self._run_inline(flight, *work)
+                return flight.verdict
+        except BaseException:
+            if work is not None and not flight.concluded:  # interrupted before it could record anything
+                self._conclude(flight, work[1], None, RefreshCancelled())
+            raise
         if flight.deadline is None:
             flight.done.wait()
             return flight.verdict
@@ -158,19 +164,22 @@ class ThreadRunner:
         self._conclude(flight, finish, result, error)
 
     def _conclude(self, flight: Flight, finish: Finish, result: Any, error: BaseException | None) -> None:
-        """Record the outcome, then release the waiters.
+        """Record the outcome, then release the waiters, whatever happens while recording.
 
         The flight stays joinable until its outcome is in the token store: a request deciding
         meanwhile either joins it or finds the new token, never starts a second call.
         """
         with self._lock:
             flight.concluded = True  # from now on, a waiter giving up waits for this outcome instead
-        verdict = finish(result, error)  # outside the lock: it logs
-        with self._lock:
-            if self.flights.get(flight.key) is flight:
-                del self.flights[flight.key]
-            flight.verdict = verdict
-        flight.done.set()
+        verdict = RETRY  # if recording fails (a log filter raising, an interrupt), waiters decide again
+        try:
+            verdict = finish(result, error)  # outside the lock: it logs
+        finally:
+            with self._lock:
+                if self.flights.get(flight.key) is flight:
+                    del self.flights[flight.key]
+                flight.verdict = verdict
+            flight.done.set()
 
     def _give_up(self, flight: Flight) -> Verdict:
         """Stop waiting for a background refresh past its deadline: it counts as failed, once.
@@ -185,17 +194,16 @@ class ThreadRunner:
             ending = flight.concluded
             first = not ending and not flight.timed_out
             flight.timed_out = True
+            if first and self.flights.get(flight.key) is flight:
+                del self.flights[flight.key]  # requests deciding from now on start their own refresh
         if ending:  # it ended right at the deadline: its outcome is being recorded
             flight.done.wait()
             return flight.verdict
         if not first:  # the first waiter to give up records the failed attempt
             return Verdict(None, error)
         assert flight.finish is not None
-        verdict = flight.finish(None, error)  # outside the lock: it logs
-        with self._lock:
-            if self.flights.get(flight.key) is flight:
-                del self.flights[flight.key]
-        return verdict
+        # Outside the lock: it logs. The store ignores it if the thread has recorded its outcome meanwhile.
+        return flight.finish(None, error)
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait until no background thread is running, including ones that start meanwhile.

@@ -160,6 +160,11 @@ class TokenStore:
         cached = self.cache(result) if result is not None and error is None else None
         with self._lock:
             state = self._state(key)
+            if isinstance(error, RefreshTimedOut) and state.background is not mark:
+                # Its thread ended, and recorded its outcome, after the waiter gave up and before
+                # this: nothing failed that is not already recorded.
+                current = state.current
+                return Verdict(current, None) if current is not None and current.expires_on > now else RETRY
             if mark is not None and not isinstance(error, RefreshTimedOut):
                 state.end_background(mark)
             if isinstance(error, RefreshCancelled):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import pytest
 from azure.core.credentials import AccessTokenInfo
 
 from bgrefresh_policy._decision import Action
+from bgrefresh_policy._flight import RefreshTimedOut
 from bgrefresh_policy._key_state import TokenKey
 from bgrefresh_policy._options import RefreshOptions
 from bgrefresh_policy._token_store import TokenStore
@@ -130,3 +132,22 @@ def test_many_threads_through_many_token_lifetimes_make_one_call_each(clock: Fak
     assert len(credential.calls) == cycles + 1
     assert all(call.options == {} for call in credential.calls)
     assert len(headers) == cycles + 1  # every token was attached by someone
+
+
+def test_a_timeout_recorded_after_the_late_success_changes_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    store = TokenStore(RefreshOptions())
+    clock = FakeClock()
+    store.clock = clock
+    store.store(KEY, AccessTokenInfo("old", int(clock.now + 200)))
+    action, _, generation, mark = store.begin(KEY)
+    assert action is Action.BACKGROUND
+    # The refresh thread records its success just before the waiter that gave up records the timeout.
+    store.finish(KEY, generation, AccessTokenInfo("new", int(clock.now + 3600)), None, mark=mark, explicit=False)
+    with caplog.at_level(logging.WARNING):
+        verdict = store.finish(KEY, generation, None, RefreshTimedOut("gave up"), mark=mark, explicit=False)
+    assert verdict.token is not None
+    assert verdict.token.token.token == "new"
+    state = store.peek(KEY)
+    assert state is not None
+    assert state.retry_not_before == float("-inf")  # no back-off after a refresh that succeeded
+    assert caplog.records == []  # and no failure logged

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bgrefresh_policy._decision import Action
-from bgrefresh_policy._flight import Verdict
+from bgrefresh_policy._flight import RETRY, Verdict
 from bgrefresh_policy._policy_base import flight_key
 from bgrefresh_policy._thread_runner import ThreadRunner
 from tests.support import FakeClock, SyncScriptedCredential, eventually
@@ -222,3 +222,37 @@ def test_a_waiter_giving_up_as_the_refresh_ends_gets_its_outcome_not_a_timeout()
     assert runner.join(10)
     assert verdicts == [outcome]
     assert recorded == [None]  # no failed attempt recorded over the refresh that succeeded
+
+
+def test_a_refresh_whose_outcome_cannot_be_recorded_still_releases_its_waiters() -> None:
+    runner = ThreadRunner()
+    gate = threading.Event()
+
+    def fetch() -> str:
+        gate.wait(10)
+        return "a token"
+
+    def finish(result: Any, error: BaseException | None) -> Verdict:
+        raise RuntimeError("a logging filter failed")  # recording logs; a filter may raise
+
+    flight = runner.join_or_start("key", fetch, finish)
+    failures: list[BaseException] = []
+
+    def owner() -> None:
+        try:
+            runner.wait(flight)
+        except RuntimeError as exc:
+            failures.append(exc)
+
+    running = threading.Thread(target=owner)
+    running.start()
+    eventually(lambda: flight.pending is None)  # the owner has claimed it and is in the credential call
+    verdicts: list[Verdict] = []
+    waiter = threading.Thread(target=lambda: verdicts.append(runner.wait(flight)))
+    waiter.start()
+    gate.set()
+    running.join(10)
+    waiter.join(10)
+    assert [str(exc) for exc in failures] == ["a logging filter failed"]  # the owner sees the error
+    assert verdicts == [RETRY]  # the other request decides again instead of waiting forever
+    assert "key" not in runner.flights
