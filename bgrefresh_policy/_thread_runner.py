@@ -125,8 +125,8 @@ class ThreadRunner:
             if work is not None:
                 self._run_inline(flight, *work)
                 return flight.verdict
-        except BaseException:
-            if work is not None and not flight.concluded:  # interrupted before it could record anything
+        except BaseException:  # KeyboardInterrupt and the like, before the outcome was recorded
+            if work is not None and not flight.concluded:  # the others decide again
                 self._conclude(flight, work[1], None, RefreshCancelled())
             raise
         if flight.deadline is None:
@@ -158,9 +158,7 @@ class ThreadRunner:
             result = fetch()
         except Exception as exc:  # noqa: BLE001 - any credential error is the refresh's outcome
             error = exc
-        except BaseException:  # KeyboardInterrupt and the like: the others decide again
-            self._conclude(flight, finish, None, RefreshCancelled())
-            raise
+        # Anything else (KeyboardInterrupt) goes up to wait(), which concludes the flight.
         self._conclude(flight, finish, result, error)
 
     def _conclude(self, flight: Flight, finish: Finish, result: Any, error: BaseException | None) -> None:

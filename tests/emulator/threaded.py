@@ -39,7 +39,6 @@ class EmulatorThread:
         for task in rest:
             task.cancel()
         await asyncio.gather(*rest, return_exceptions=True)
-        await asyncio.sleep(0.01)  # the transports they closed finish closing on the next iterations
         await asyncio.get_running_loop().shutdown_asyncgens()
 
     def __enter__(self) -> Emulator:
