@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bgrefresh_policy import BackgroundRefreshTokenPolicy
-from tests.support import FakeClock, SyncScriptedCredential, make_request
+from tests.support import FakeClock, SyncScriptedCredential, eventually, make_request
 
 SCOPE = "https://management.azure.com/.default"
 
@@ -67,3 +67,13 @@ def attach(policy: Any) -> str:
     request = make_request()
     policy.on_request(request)
     return str(request.http_request.headers["Authorization"])
+
+
+def start_stuck_refresh(policy: Any, credential: SyncScriptedCredential, clock: FakeClock) -> threading.Event:
+    """Get token-1, let it come due, and start a background refresh whose credential call is under way
+    and waits on the returned gate (also ``credential.gate``)."""
+    prime(policy, clock)
+    gate = credential.gate = threading.Event()
+    attach(policy)
+    eventually(lambda: len(credential.calls) == 2)
+    return gate

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.support import FakeClock, SyncScriptedCredential, eventually, in_threads
-from tests.sync.conftest import attach, make_sync_policy, prime
+from tests.sync.conftest import attach, make_sync_policy, prime, start_stuck_refresh
 
 
 def test_due_token_is_attached_while_a_daemon_thread_refreshes(
@@ -77,10 +77,7 @@ def test_one_thread_per_key_even_past_refresh_timeout(
     credential: SyncScriptedCredential, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     policy = make_sync_policy(credential, clock, refresh_timeout=0.05, retry_delay=10)
-    prime(policy, clock)
-    gate = credential.gate = threading.Event()
-    attach(policy)
-    eventually(lambda: len(credential.calls) == 2)
+    gate = start_stuck_refresh(policy, credential, clock)
     credential.gate = None  # later calls answer at once
     clock.advance(150)  # 50 s left, under min_validity: these requests wait, up to refresh_timeout
     with caplog.at_level(logging.WARNING):

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 import pytest
 from azure.core.exceptions import ClientAuthenticationError
 
-from tests.support import FakeClock, SyncScriptedCredential, eventually, in_threads
-from tests.sync.conftest import attach, make_sync_policy, prime
+from tests.support import FakeClock, SyncScriptedCredential, in_threads
+from tests.sync.conftest import attach, make_sync_policy, prime, start_stuck_refresh
 
 
 def test_failed_background_refresh_is_logged_once_and_leaves_requests_alone(
@@ -57,10 +56,7 @@ def test_request_waiting_on_a_hung_refresh_with_an_expired_token_gets_a_timeout(
     credential: SyncScriptedCredential, clock: FakeClock
 ) -> None:
     policy = make_sync_policy(credential, clock, refresh_timeout=0.05)
-    prime(policy, clock)
-    gate = credential.gate = threading.Event()
-    attach(policy)
-    eventually(lambda: len(credential.calls) == 2)
+    gate = start_stuck_refresh(policy, credential, clock)
     clock.advance(200)  # token-1 has expired
     with pytest.raises(TimeoutError, match="did not finish within refresh_timeout"):
         attach(policy)

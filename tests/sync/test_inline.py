@@ -10,7 +10,7 @@ import pytest
 from azure.core.exceptions import ClientAuthenticationError
 
 from tests.support import FakeClock, SyncScriptedCredential, eventually, in_threads
-from tests.sync.conftest import attach, prime
+from tests.sync.conftest import attach, prime, start_stuck_refresh
 
 
 def test_first_requests_from_many_threads_share_one_credential_call(
@@ -38,10 +38,7 @@ def test_below_min_validity_waits_for_the_new_token(policy: Any, clock: FakeCloc
 def test_inline_request_joins_the_background_refresh(
     policy: Any, credential: SyncScriptedCredential, clock: FakeClock
 ) -> None:
-    prime(policy, clock)
-    credential.gate = threading.Event()
-    attach(policy)  # starts the background refresh
-    eventually(lambda: len(credential.calls) == 2)
+    start_stuck_refresh(policy, credential, clock)
     clock.advance(150)  # 50 s left: requests now wait, on the refresh already running
     threading.Timer(0.05, credential.gate.set).start()
     assert set(in_threads(16, lambda _: attach(policy))) == {"Bearer token-2"}

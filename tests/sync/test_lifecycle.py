@@ -18,7 +18,7 @@ from bgrefresh_policy._flight import RETRY, Verdict
 from bgrefresh_policy._policy_base import flight_key
 from bgrefresh_policy._thread_runner import ThreadRunner
 from tests.support import FakeClock, SyncScriptedCredential, eventually
-from tests.sync.conftest import attach, make_sync_policy, prime, refresh_threads
+from tests.sync.conftest import attach, make_sync_policy, prime, refresh_threads, start_stuck_refresh
 
 
 def test_close_joins_the_running_refresh(policy: Any, credential: SyncScriptedCredential, clock: FakeClock) -> None:
@@ -148,13 +148,10 @@ def test_a_stuck_refresh_thread_neither_keeps_the_interpreter_alive_nor_fails_at
 def test_refresh_threads_are_named_for_the_scopes_and_carry_no_token(
     policy: Any, credential: SyncScriptedCredential, clock: FakeClock
 ) -> None:
-    prime(policy, clock)
-    credential.gate = threading.Event()
-    attach(policy)
+    gate = start_stuck_refresh(policy, credential, clock)
     (worker,) = policy._runner.threads
     assert worker.name == "bgrefresh token refresh for https://management.azure.com/.default"
-    eventually(lambda: len(credential.calls) == 2)
-    credential.gate.set()
+    gate.set()
 
 
 def test_a_refresh_thread_that_cannot_start_leaves_the_request_its_token(
