@@ -4,12 +4,47 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Hashable
+import sys
+from collections.abc import Coroutine, Hashable
 from typing import Any
 
-from ._flight import Fetch, Finish, Flight, LoopRunnerBase, RefreshAbandoned, RefreshCancelled, Verdict
+from ._flight import (
+    Fetch,
+    Finish,
+    Flight,
+    LoopRunnerBase,
+    RefreshAbandoned,
+    RefreshCancelled,
+    Verdict,
+    record_outcome,
+)
 
 __all__ = ["AsyncioRunner"]
+
+if sys.version_info >= (3, 11):
+
+    def _create_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Verdict]) -> asyncio.Task[Verdict]:
+        return loop.create_task(coro)
+
+    def _cancel_requested(task: asyncio.Task[Any] | None) -> bool:
+        return task is None or task.cancelling() > 0
+
+else:  # pragma: no cover - Python 3.10 has no Task.cancelling()
+
+    class _Task(asyncio.Task):  # type: ignore[type-arg]
+        """Remembers that someone called :meth:`cancel`, which 3.10's tasks forget once it is delivered."""
+
+        cancel_requested = False
+
+        def cancel(self, msg: Any = None) -> bool:
+            self.cancel_requested = True
+            return super().cancel(msg)
+
+    def _create_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Verdict]) -> asyncio.Task[Verdict]:
+        return _Task(coro, loop=loop)
+
+    def _cancel_requested(task: asyncio.Task[Any] | None) -> bool:
+        return getattr(task, "cancel_requested", True)
 
 
 class AsyncioRunner(LoopRunnerBase):
@@ -53,7 +88,7 @@ class AsyncioRunner(LoopRunnerBase):
         # Joinable before the task exists: under an eager task factory (Python 3.12+) a
         # credential answering from its cache finishes inside create_task.
         self.flights[flight_key] = flight
-        task = self.loop.create_task(self._run(flight_key, flight, fetch, finish, timeout))
+        task = _create_task(self.loop, self._run(flight_key, flight, fetch, finish, timeout))
         flight.handle = task
         self._tasks[task] = (flight_key, flight, finish)
         task.add_done_callback(self._settle)
@@ -66,7 +101,11 @@ class AsyncioRunner(LoopRunnerBase):
         flight.concluded = True
         if self.flights.get(flight_key) is flight:
             del self.flights[flight_key]
-        flight.verdict = finish(result, error)
+        flight.verdict, failure = record_outcome(finish, result, error)
+        if failure is not None:
+            self.loop.call_exception_handler(
+                {"message": "bgrefresh_policy could not record how a token refresh ended", "exception": failure}
+            )
         if not flight.done.done():
             with contextlib.suppress(RuntimeError):  # abandon(): the loop is closed, no waiter is left
                 flight.done.set_result(flight.verdict)
@@ -94,18 +133,20 @@ class AsyncioRunner(LoopRunnerBase):
         error: BaseException | None = None
         try:
             result = await fetch()
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
             # Swallowed on purpose: the waiters get a verdict instead, and whoever cancelled
-            # (close(), or the loop shutting down) awaits this task and expects it to end.
+            # (close(), the timeout, or the loop shutting down) awaits this task and expects it
+            # to end. A CancelledError nobody asked for is the credential's own error.
             if flight.timed_out:
                 error = TimeoutError(f"token refresh did not finish within refresh_timeout={limit}s")
-            else:
+            elif _cancel_requested(asyncio.current_task()):
                 error = self._cancellation()
-        except Exception as exc:  # noqa: BLE001 - any credential error is the refresh's outcome
+            else:
+                error = exc
+        except BaseException as exc:  # noqa: BLE001 - whatever the credential raises (KeyboardInterrupt
+            # too) is the refresh's outcome: the waiters re-raise it, as azure-core's policy would, and
+            # the task itself ends cleanly, leaving no exception for nobody to retrieve.
             error = exc
-        except BaseException:  # KeyboardInterrupt and the like: record, then let it through
-            error = self._cancellation()
-            raise
         finally:
             if timer is not None:
                 timer.cancel()

@@ -17,6 +17,7 @@ __all__ = [
     "RefreshCancelled",
     "RefreshTimedOut",
     "Verdict",
+    "record_outcome",
 ]
 
 
@@ -58,6 +59,23 @@ Fetch = Callable[[], Awaitable[Any]]
 # Called once, in the flight's task, with the credential's result or the error; records the
 # outcome in the key state and says what waiters do.
 Finish = Callable[[Any | None, BaseException | None], Verdict]
+
+
+def record_outcome(finish: Finish, result: Any, error: BaseException | None) -> tuple[Verdict, Exception | None]:
+    """Call ``finish``, and survive it failing (a logging filter that raises, say).
+
+    Waiters must be released whatever happens while the outcome is recorded, or they would wait
+    forever: they get the recording error instead of a verdict.
+
+    :param finish: records the outcome.
+    :param result: the credential's result, or None.
+    :param error: why the refresh failed, or None.
+    :return: the verdict, and the error ``finish`` raised if it did.
+    """
+    try:
+        return finish(result, error), None
+    except Exception as exc:  # noqa: BLE001 - handed to the waiters, and to the runner to report
+        return Verdict(None, exc), exc
 
 
 class Flight:

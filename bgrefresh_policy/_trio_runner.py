@@ -8,7 +8,16 @@ from typing import Any
 
 import trio
 
-from ._flight import Fetch, Finish, Flight, LoopRunnerBase, RefreshAbandoned, RefreshCancelled, Verdict
+from ._flight import (
+    Fetch,
+    Finish,
+    Flight,
+    LoopRunnerBase,
+    RefreshAbandoned,
+    RefreshCancelled,
+    Verdict,
+    record_outcome,
+)
 
 __all__ = ["TrioRunner"]
 
@@ -73,14 +82,17 @@ class TrioRunner(LoopRunnerBase):
                     error = TimeoutError(f"token refresh did not finish within refresh_timeout={limit}s")
             if flight.handle.cancelled_caught:
                 error = RefreshCancelled()  # close()
-        except Exception as exc:  # noqa: BLE001 - any credential error is the refresh's outcome;
-            # an exception escaping a system task would crash the whole trio run.
+        except trio.Cancelled:  # the run is ending; trio needs its Cancelled back
+            raise
+        except BaseException as exc:  # noqa: BLE001 - whatever the credential raises (KeyboardInterrupt
+            # too) is the refresh's outcome, re-raised by the waiters: anything escaping a system task
+            # would crash the whole trio run with TrioInternalError.
             error = exc
         finally:
             if self.flights.get(flight_key) is flight:
                 del self.flights[flight_key]
             self._running.pop(flight, None)
-            flight.verdict = finish(result, error)
+            flight.verdict, _ = record_outcome(finish, result, error)  # the waiters get a recording error
             flight.done.set()
 
     async def started(self, flight: Flight) -> None:
