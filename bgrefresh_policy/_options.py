@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import difflib
+import inspect
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["RefreshOptions", "check_credential", "check_no_misspelt_option", "check_scopes"]
+from ._decision import DEFAULT_REFRESH_WINDOW, MAX_REFRESH_JITTER
+
+__all__ = [
+    "RefreshOptions",
+    "check_credential",
+    "check_no_misspelt_option",
+    "check_scopes",
+    "check_wait_limit",
+    "warn_if_inline_only",
+]
+
+# The user's call, seen from warn_if_inline_only: the policy's _configure, then its __init__.
+_CALLER = 4
 
 _OPTION_NAMES = ("enable_cae", "min_validity", "retry_delay", "refresh_timeout")
 
@@ -44,6 +58,39 @@ class RefreshOptions:
         object.__setattr__(self, "refresh_timeout", _seconds("refresh_timeout", self.refresh_timeout, allow_zero=False))
 
 
+def warn_if_inline_only(min_validity: float) -> None:
+    """Warn when ``min_validity`` leaves no background window for a token without ``refresh_on``.
+
+    Such a token falls due with under 300 s (less its 0-60 s jitter) left, which is then already
+    under ``min_validity``: every request that finds it due waits.
+
+    :param float min_validity: the validated option.
+    """
+    if min_validity >= DEFAULT_REFRESH_WINDOW:
+        warnings.warn(
+            f"min_validity={min_validity:g} s is not below azure-core's {DEFAULT_REFRESH_WINDOW} s refresh window: "
+            "a token without refresh_on is then refreshed only inline, with requests waiting for it. Use a "
+            f"min_validity under {DEFAULT_REFRESH_WINDOW - MAX_REFRESH_JITTER} s to keep the background refresh.",
+            UserWarning,
+            stacklevel=_CALLER,
+        )
+
+
+def check_wait_limit(name: str, seconds: float | None, limit: float) -> None:
+    """Refuse a wait the runtime cannot do (``threading`` waits at most ``threading.TIMEOUT_MAX``).
+
+    :param str name: what the value is called, for the message.
+    :param seconds: the wait, or None for no limit.
+    :param float limit: the longest wait the runtime can do.
+    :raises ValueError: ``seconds`` is above ``limit``.
+    """
+    if seconds is not None and seconds > limit:
+        raise ValueError(
+            f"{name}={seconds:g} s is longer than threads can wait (threading.TIMEOUT_MAX = {limit:g} s); "
+            "give at most that"
+        )
+
+
 def check_scopes(scopes: tuple[Any, ...]) -> tuple[str, ...]:
     """Return ``scopes`` if it is a non-empty tuple of non-empty strings.
 
@@ -63,15 +110,38 @@ def check_scopes(scopes: tuple[Any, ...]) -> tuple[str, ...]:
     return scopes
 
 
-def check_credential(credential: Any) -> None:
-    """Reject objects that cannot give tokens before any request is made.
+def check_credential(credential: Any, *, asynchronous: bool) -> None:
+    """Reject objects that cannot give tokens the way the policy asks, before any request is made.
+
+    A sync credential in the async policy would block the event loop on every refresh, the
+    background ones too; an async one in the sync policy would return coroutines, not tokens.
 
     :param credential: the credential given to the constructor.
-    :raises TypeError: it has neither ``get_token_info`` nor ``get_token``.
+    :keyword bool asynchronous: the policy awaits the credential.
+    :raises TypeError: it is a class, not an instance; it has neither ``get_token_info`` nor
+        ``get_token``; or the method the policy calls is sync where it must be async, or the
+        other way round.
     """
-    if not (callable(getattr(credential, "get_token_info", None)) or callable(getattr(credential, "get_token", None))):
+    if isinstance(credential, type):
+        raise TypeError(
+            f"credential must be an instance, not the class {credential.__name__}: pass {credential.__name__}()"
+        )
+    method_name = "get_token_info" if hasattr(credential, "get_token_info") else "get_token"
+    method = getattr(credential, method_name, None)
+    if not callable(method):
         raise TypeError(
             f"credential must have a get_token_info or get_token method; {type(credential).__name__} has neither"
+        )
+    kind = type(credential).__name__
+    if asynchronous and not inspect.iscoroutinefunction(method):
+        raise TypeError(
+            f"{kind}.{method_name} is not a coroutine function: the async policy needs an async credential, "
+            "such as those in azure.identity.aio (or use BackgroundRefreshTokenPolicy for a sync credential)"
+        )
+    if not asynchronous and inspect.iscoroutinefunction(method):
+        raise TypeError(
+            f"{kind}.{method_name} is a coroutine function: the sync policy needs a sync credential, such as "
+            "those in azure.identity (or use AsyncBackgroundRefreshTokenPolicy for an async credential)"
         )
 
 

@@ -82,6 +82,7 @@ class AsyncBackgroundRefreshTokenPolicy(
             min_validity=min_validity,
             retry_delay=retry_delay,
             refresh_timeout=refresh_timeout,
+            asynchronous=True,
         )
         # Last, because the base class assigns self._token, which our setter handles.
         super().__init__(credential, *scopes, enable_cae=enable_cae, **kwargs)

@@ -13,7 +13,14 @@ from azure.core.pipeline import PipelineRequest
 from ._decision import CachedToken
 from ._flight import Finish, Verdict
 from ._key_state import BackgroundMark, TokenKey
-from ._options import RefreshOptions, check_credential, check_no_misspelt_option, check_scopes
+from ._options import (
+    RefreshOptions,
+    check_credential,
+    check_no_misspelt_option,
+    check_scopes,
+    check_wait_limit,
+    warn_if_inline_only,
+)
 from ._token_check import checked_token
 from ._token_store import TokenStore
 
@@ -87,19 +94,24 @@ class PolicyBase:
         min_validity: float,
         retry_delay: float,
         refresh_timeout: float,
+        asynchronous: bool,
+        wait_limit: float | None = None,
     ) -> None:
-        check_credential(credential)
+        check_credential(credential, asynchronous=asynchronous)
         check_scopes(scopes)
         check_no_misspelt_option(kwargs)
         if not isinstance(enable_cae, bool):
             raise TypeError(f"enable_cae must be a bool, not {type(enable_cae).__name__}")
-        self._store = TokenStore(
-            RefreshOptions(min_validity=min_validity, retry_delay=retry_delay, refresh_timeout=refresh_timeout)
-        )
+        options = RefreshOptions(min_validity=min_validity, retry_delay=retry_delay, refresh_timeout=refresh_timeout)
+        if wait_limit is not None:
+            check_wait_limit("refresh_timeout", options.refresh_timeout, wait_limit)
+        warn_if_inline_only(options.min_validity)
+        self._store = TokenStore(options)
         self._default_key = TokenKey.of(scopes)
         # The key azure-core's single _token attribute stands for: the one last used by
         # on_request (the policy's scopes), _request_token() or authorize_request().
         self._token_key = self._default_key
+        self._last_jitter = 0  # see _refresh_jitter
         self._new_runtime()
 
     def _new_runtime(self) -> None:
@@ -116,14 +128,32 @@ class PolicyBase:
     @_token.setter
     def _token(self, value: TokenLike | None) -> None:
         if value is not None:
-            self._store.store(self._token_key, checked_token(value, "get_token_info"))
+            # Judged with the jitter azure-core would use: the one of the token it replaces.
+            self._store.store(self._token_key, checked_token(value, "get_token_info"), jitter=self._refresh_jitter)
             return
+        self._last_jitter = self._refresh_jitter  # azure-core keeps it across a dropped token
         scope = _SEND_SCOPE.get()
         if scope is not None and scope.policy_id == id(self) and scope.key is not None:
             # A 401 inside send(): drop the token that request carried, if still cached.
             self._store.invalidate(scope.key, scope.serial)
         else:
             self._store.invalidate(self._token_key)
+
+    @property
+    def _refresh_jitter(self) -> int:
+        """azure-core's jitter for ``_token``: the one that token was drawn with when it was obtained.
+
+        With no token, the last one seen (azure-core's attribute outlives its token), 0 at first.
+        """
+        current = self._store.current(self._token_key)
+        return current.jitter if current is not None else self._last_jitter
+
+    @_refresh_jitter.setter
+    def _refresh_jitter(self, value: int) -> None:
+        self._last_jitter = value
+        current = self._store.current(self._token_key)
+        if current is not None:
+            current.jitter = value
 
     def _token_is_due(self) -> bool:
         """Whether the token ``_token`` stands for is missing or due, under azure-core's rule."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from types import TracebackType
 from typing import Any
 
@@ -15,6 +16,7 @@ from ._compat import enforce_https
 from ._decision import Action, CachedToken
 from ._flight import RETRY, Flight
 from ._key_state import BackgroundMark, TokenKey
+from ._options import check_wait_limit
 from ._policy_base import _SEND_SCOPE, PolicyBase, flight_key
 from ._thread_runner import SyncFetch, ThreadRunner
 from ._token_check import checked_token
@@ -82,6 +84,8 @@ class BackgroundRefreshTokenPolicy(PolicyBase, BearerTokenCredentialPolicy[HTTPR
             min_validity=min_validity,
             retry_delay=retry_delay,
             refresh_timeout=refresh_timeout,
+            asynchronous=False,
+            wait_limit=threading.TIMEOUT_MAX,
         )
         # Last, because the base class assigns self._token, which our setter handles.
         super().__init__(credential, *scopes, enable_cae=enable_cae, **kwargs)
@@ -151,7 +155,9 @@ class BackgroundRefreshTokenPolicy(PolicyBase, BearerTokenCredentialPolicy[HTTPR
         :param timeout: seconds to wait at most; None waits as long as it takes.
         :return: whether no background refresh is running.
         :rtype: bool
+        :raises ValueError: ``timeout`` is longer than threads can wait (``threading.TIMEOUT_MAX``).
         """
+        check_wait_limit("timeout", timeout, threading.TIMEOUT_MAX)
         return self._runner.join(timeout)
 
     def close(self) -> None:

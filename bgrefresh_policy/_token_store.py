@@ -68,9 +68,9 @@ class TokenStore:
         """The key's state, for reading (tests, inspection); None before its first token."""
         return self._states.get(key)
 
-    def cache(self, token: TokenLike) -> CachedToken:
-        """Wrap a credential's token with a fresh jitter and serial."""
-        return CachedToken(token, jitter=self.draw_jitter(), serial=next(_SERIALS))
+    def cache(self, token: TokenLike, jitter: int | None = None) -> CachedToken:
+        """Wrap a credential's token with a serial and ``jitter``, or a fresh jitter if None."""
+        return CachedToken(token, jitter=self.draw_jitter() if jitter is None else jitter, serial=next(_SERIALS))
 
     def current(self, key: TokenKey) -> CachedToken | None:
         state = self._states.get(key)
@@ -118,9 +118,15 @@ class TokenStore:
         current = self.current(key)
         return current if current is not None and current.expires_on > self.clock() else None
 
-    def store(self, key: TokenKey, token: TokenLike) -> CachedToken:
-        """Cache ``token`` for ``key`` as if the caller asked for it: refreshes begun earlier become stale."""
-        cached = self.cache(token)
+    def store(self, key: TokenKey, token: TokenLike, *, jitter: int | None = None) -> CachedToken:
+        """Cache ``token`` for ``key`` as if the caller asked for it: refreshes begun earlier become stale.
+
+        :param key: the token key.
+        :param token: the token.
+        :keyword jitter: the jitter to judge it by; None draws one.
+        :return: the cached token.
+        """
+        cached = self.cache(token, jitter)
         with self._lock:
             self._state(key).store_explicit(cached)
         return cached
