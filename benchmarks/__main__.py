@@ -13,6 +13,7 @@ from typing import Any
 import azure.core
 
 import bgrefresh_policy
+from bgrefresh_policy._demo.arguments import count, seconds
 
 from .scenarios import many_cycles, refresh_burst, steady_state
 from .sync_scenarios import sync_refresh_burst, sync_steady_state
@@ -98,19 +99,29 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--refresh-latency", type=float, default=0.5, help="seconds the credential takes")
-    parser.add_argument("--burst", type=int, default=1000, help="concurrent requests per burst")
-    parser.add_argument("--repeats", type=int, default=5, help="runs of each burst case (medians reported)")
-    parser.add_argument("--threads", type=int, default=32, help="threads per sync burst")
-    parser.add_argument("--per-thread", type=int, default=20, help="requests each thread sends per sync burst")
-    parser.add_argument("--rounds", type=int, default=40, help="interleaved rounds, steady state")
-    parser.add_argument("--batch", type=int, default=5000, help="on_request calls per round")
-    parser.add_argument("--requests", type=int, default=100_000, help="requests across the compressed cycles")
-    parser.add_argument("--cycles", type=int, default=1000, help="compressed refresh cycles")
-    parser.add_argument("--json", type=Path, default=Path("benchmarks/results/latest.json"), help="where to write")
-    args = parser.parse_args()
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    add = parser.add_argument
+    add("--refresh-latency", type=seconds(allow_zero=True), default=0.5, help="seconds the credential takes, >= 0")
+    add("--burst", type=count, default=1000, help="concurrent requests per burst, >= 1")
+    add("--repeats", type=count, default=5, help="runs of each burst case (medians reported), >= 1")
+    add("--threads", type=count, default=32, help="threads per sync burst, >= 1")
+    add("--per-thread", type=count, default=20, help="requests each thread sends per sync burst, >= 1")
+    add("--rounds", type=count, default=40, help="interleaved rounds, steady state, >= 1")
+    add("--batch", type=count, default=5000, help="on_request calls per round, >= 1")
+    add("--requests", type=count, default=100_000, help="requests across the compressed cycles, >= --cycles")
+    add("--cycles", type=count, default=1000, help="compressed refresh cycles, >= 1")
+    add("--json", type=Path, default=Path("benchmarks/results/latest.json"), help="where to write the results")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.requests < args.cycles:
+        parser.error(f"--requests ({args.requests}) must be at least --cycles ({args.cycles}): one per cycle or more")
     report = asyncio.run(_main(args))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2, default=str))

@@ -15,6 +15,7 @@ from azure.core.pipeline.transport import AioHttpTransport
 from azure.core.rest import HttpRequest
 
 from .. import AsyncBackgroundRefreshTokenPolicy, __version__
+from .arguments import check_plot_target, count, seconds
 from .credential import TokenEndpointCredential
 from .load import Sample, drive
 from .report import percentile, plot, table, timeline
@@ -35,15 +36,21 @@ def _parser() -> argparse.ArgumentParser:
             "token endpoint, and show each request's latency. No Azure account needed: everything runs on "
             "127.0.0.1."
         ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add = parser.add_argument
-    add("--token-latency", type=float, default=1.0, metavar="S", help="seconds the token endpoint takes (default 1.0)")
-    add("--refresh-every", type=float, default=2.5, metavar="S", help="seconds until a new token is due (default 2.5)")
-    add("--rate", type=float, default=200, metavar="N", help="requests issued per second (default 200)")
-    add("--concurrency", type=int, default=64, metavar="N", help="most requests in flight at once (default 64)")
-    add("--duration", type=float, default=8.0, metavar="S", help="seconds of load per policy (default 8)")
-    add("--slow-ms", type=float, default=100.0, metavar="MS", help="latency counted as slow (default 100 ms)")
-    add("--plot", metavar="FILE.png", help="also write the latency chart as a PNG (needs matplotlib)")
+    positive, non_negative = seconds(allow_zero=False), seconds(allow_zero=True)
+    add("--token-latency", type=non_negative, default=1.0, metavar="S", help="seconds the token endpoint takes, >= 0")
+    add("--refresh-every", type=positive, default=2.5, metavar="S", help="seconds until a new token is due, > 0")
+    add("--rate", type=positive, default=200.0, metavar="N", help="requests issued per second, > 0")
+    add("--concurrency", type=count, default=64, metavar="N", help="most requests in flight at once, >= 1")
+    add("--duration", type=positive, default=8.0, metavar="S", help="seconds of load per policy, > 0")
+    add("--slow-ms", type=non_negative, default=100.0, metavar="MS", help="latency counted as slow, >= 0")
+    add(
+        "--plot",
+        metavar="FILE.png",
+        help='also write the latency chart as a PNG (needs matplotlib: pip install "bgrefresh-policy[plot]")',
+    )
     add("--no-progress", action="store_true", help="print no progress line while running")
     add("--version", action="version", version=f"bgrefresh-policy {__version__}")
     return parser
@@ -125,7 +132,10 @@ async def _run(args: argparse.Namespace) -> dict[str, tuple[list[Sample], int]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo; return the exit status."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.plot:
+        check_plot_target(parser, args.plot)
     print(
         f"token endpoint answers in {args.token_latency:.1f} s; a new token is due every {args.refresh_every:.1f} s; "
         f"{args.rate:.0f} requests/s, at most {args.concurrency} in flight, {args.duration:.0f} s per policy\n"
