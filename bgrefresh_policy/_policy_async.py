@@ -60,8 +60,12 @@ class AsyncBackgroundRefreshTokenPolicy(
     :keyword float refresh_timeout: seconds; a background refresh running longer is cancelled
         and counts as failed. Defaults to 30.
     :raises ValueError: no scope, an empty scope, or a negative or non-finite option.
-    :raises TypeError: a scope that is not a str, an option of the wrong type, or a
-        credential with neither ``get_token_info`` nor ``get_token``.
+    :raises TypeError: a scope that is not a str, an option of the wrong type, a credential
+        with neither ``get_token_info`` nor ``get_token``, a sync credential (use one from
+        ``azure.identity.aio``), or a credential class instead of an instance.
+
+    A ``min_validity`` of 300 s or more warns (``UserWarning``): a token without ``refresh_on``
+    would then be refreshed only inline, with requests waiting.
     """
 
     def __init__(

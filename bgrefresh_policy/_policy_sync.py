@@ -61,9 +61,14 @@ class BackgroundRefreshTokenPolicy(PolicyBase, BearerTokenCredentialPolicy[HTTPR
     :keyword float refresh_timeout: seconds; requests stop waiting for a background refresh
         running longer, which counts as failed for them; its thread cannot be stopped and runs
         on until the credential returns. Also the longest :meth:`close` waits. Defaults to 30.
-    :raises ValueError: no scope, an empty scope, or a negative or non-finite option.
-    :raises TypeError: a scope that is not a str, an option of the wrong type, or a
-        credential with neither ``get_token_info`` nor ``get_token``.
+    :raises ValueError: no scope, an empty scope, a negative or non-finite option, or a
+        ``refresh_timeout`` above ``threading.TIMEOUT_MAX``.
+    :raises TypeError: a scope that is not a str, an option of the wrong type, a credential
+        with neither ``get_token_info`` nor ``get_token``, an async credential (use one from
+        ``azure.identity``), or a credential class instead of an instance.
+
+    A ``min_validity`` of 300 s or more warns (``UserWarning``): a token without ``refresh_on``
+    would then be refreshed only inline, with requests waiting.
     """
 
     def __init__(

@@ -39,6 +39,15 @@ def _clients(target: Target, **policy_options: Any) -> tuple[ClientSecretCredent
     return credential, policy, client
 
 
+async def list_groups(target: Target) -> list[str]:
+    """The docs' example: one token request and one list, with the pending-refresh wait a recorded test needs."""
+    credential, policy, client = _clients(target)
+    async with credential, policy, client:
+        names = [str(group.name) async for group in client.resource_groups.list()]
+        await policy.wait_for_refreshes()
+    return names
+
+
 async def refresh_cycle(target: Target, wall_clock: time_machine.Traveller) -> list[str]:
     """List resource groups, let the token come due, send 20 requests at once, and one after the refresh.
 

@@ -12,12 +12,22 @@ import yaml
 
 from tests.emulator.server import CLIENT_SECRET
 from tests.recorded.conftest import MODE, RECORDINGS, Target, recorder
-from tests.recorded.flows import cae_challenge, refresh_cycle, sync_refresh_cycle
+from tests.recorded.flows import cae_challenge, list_groups, refresh_cycle, sync_refresh_cycle
 from tests.recorded.sanitize import SANITIZED_TOKEN, Sanitizer
 
 REPEATS = (
     1 if MODE else int(__import__("os").environ.get("REPEATS", 20))
 )  # replaying is cheap: prove it is deterministic
+
+
+async def test_list_groups(target: Target) -> None:
+    """Records ``list_groups.yaml``, which the recorded-tests guide replays as written."""
+    with recorder(target).use_cassette("list_groups.yaml") as cassette:
+        names = await list_groups(target)
+        if not MODE:
+            assert cassette.all_played
+    if MODE != "azure":
+        assert names == ["rg-alpha", "rg-beta"]
 
 
 @pytest.mark.parametrize("attempt", range(REPEATS))
@@ -64,6 +74,7 @@ def test_cassettes_hold_no_secret() -> None:
         "refresh_cycle.yaml",
         "cae_challenge.yaml",
         "sync_refresh_cycle.yaml",
+        "list_groups.yaml",
     }
     for path in RECORDINGS.glob("*.yaml"):
         text = path.read_text()

@@ -1,0 +1,39 @@
+"""Sphinx configuration for the bgrefresh-policy documentation (``sphinx-build -W -n docs <out>``)."""
+
+from __future__ import annotations
+
+import bgrefresh_policy
+
+project = "bgrefresh-policy"
+author = "the bgrefresh-policy developers"
+copyright = "2026, the bgrefresh-policy developers"
+release = bgrefresh_policy.__version__
+version = release
+
+extensions = ["sphinx.ext.autodoc", "sphinx.ext.intersphinx", "sphinx.ext.viewcode"]
+
+# Signatures show the options with their defaults; the descriptions come from the docstrings.
+autodoc_default_options = {"members": True, "member-order": "bysource"}
+autodoc_typehints = "signature"
+autodoc_preserve_defaults = True
+autoclass_content = "class"
+
+# No network here or in CI: references to other projects' docs resolve from no inventory, and
+# nitpicky mode is told which outside names it may leave unresolved.
+intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
+nitpicky = True
+nitpick_ignore_regex = [
+    ("py:class", r"azure\..*"),
+    ("py:exc", r"azure\..*"),
+    ("py:obj", r"azure\..*"),
+    ("py:class", r"(HTTPRequestType|HTTPResponseType|AsyncHTTPResponseType)"),
+    ("py:class", r"(types\.)?TracebackType"),
+    ("py:class", r"Any"),
+]
+
+html_theme = "alabaster"
+html_static_path = ["_static"]
+html_title = f"bgrefresh-policy {release}"
+html_theme_options = {"description": "Background token refresh for Azure SDK clients", "fixed_sidebar": True}
+templates_path: list[str] = []
+exclude_patterns = ["_build"]

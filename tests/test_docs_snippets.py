@@ -1,0 +1,89 @@
+"""Every Python code block in the README and the guides runs as written, or is marked as needing Azure.
+
+A block marked as needing an Azure account (an RST ``:caption:`` or a first line starting with
+"Needs an Azure account") is compiled, so it is at least valid Python; every other block runs in a
+fresh interpreter from the repository's root, as a reader would paste it.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MARK = "Needs an Azure account"
+
+
+@dataclass(frozen=True)
+class Block:
+    where: str
+    code: str
+    needs_azure: bool
+
+
+def _markdown_blocks(path: Path) -> list[Block]:
+    text = path.read_text()
+    blocks = []
+    for match in re.finditer(r"^```python\n(.*?)^```$", text, re.M | re.S):
+        code = match.group(1)
+        line = text.count("\n", 0, match.start()) + 1
+        blocks.append(Block(f"{path.name}:{line}", code, code.lstrip().startswith(f"# {MARK}")))
+    return blocks
+
+
+def _rst_blocks(path: Path) -> list[Block]:
+    lines = path.read_text().split("\n")
+    blocks = []
+    for index, line in enumerate(lines):
+        if line.strip() != ".. code-block:: python":
+            continue
+        indent = len(line) - len(line.lstrip())
+        body, needs_azure, cursor = [], False, index + 1
+        while cursor < len(lines) and lines[cursor].strip().startswith(":"):  # the directive's options
+            needs_azure |= lines[cursor].strip().startswith(f":caption: {MARK}")
+            cursor += 1
+        for text in lines[cursor:]:
+            if text.strip() and len(text) - len(text.lstrip()) <= indent:
+                break
+            body.append(text)
+        code = "\n".join(text[indent + 3 :] for text in body).strip("\n") + "\n"
+        blocks.append(Block(f"{path.relative_to(ROOT)}:{index + 1}", code, needs_azure))
+    return blocks
+
+
+def _all_blocks() -> list[Block]:
+    blocks = _markdown_blocks(ROOT / "README.md")
+    for path in sorted((ROOT / "docs").glob("*.rst")):
+        blocks += _rst_blocks(path)
+    return blocks
+
+
+BLOCKS = _all_blocks()
+
+
+def test_the_docs_have_blocks_of_both_kinds() -> None:
+    assert any(block.needs_azure for block in BLOCKS)
+    assert sum(not block.needs_azure for block in BLOCKS) >= 3
+
+
+@pytest.mark.parametrize("block", [b for b in BLOCKS if b.needs_azure], ids=lambda b: b.where)
+def test_a_block_that_needs_azure_is_valid_python(block: Block) -> None:
+    compile(block.code, block.where, "exec")
+
+
+@pytest.mark.parametrize("block", [b for b in BLOCKS if not b.needs_azure], ids=lambda b: b.where)
+def test_a_block_runs_as_written(block: Block) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-X", "dev", "-W", "error", "-c", block.code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, f"{block.where} failed:\n{completed.stderr}"
+    assert "Warning" not in completed.stderr, completed.stderr  # unclosed sessions and the like
