@@ -17,7 +17,7 @@ from azure.core.rest import HttpRequest
 from .. import AsyncBackgroundRefreshTokenPolicy, __version__
 from .arguments import check_plot_target, count, seconds
 from .credential import TokenEndpointCredential
-from .load import Sample, drive
+from .load import Run, Sample, drive
 from .report import percentile, plot, table, timeline
 from .servers import DemoServers
 
@@ -99,10 +99,10 @@ def _progress_printer(name: str, duration: float, enabled: bool) -> Callable[[fl
     return show
 
 
-async def _run(args: argparse.Namespace) -> dict[str, tuple[list[Sample], int]]:
+async def _run(args: argparse.Namespace) -> dict[str, Run]:
     servers = DemoServers(token_latency=args.token_latency, token_lifetime=_REFRESH_WINDOW + args.refresh_every)
     base_url = await servers.start()
-    results: dict[str, tuple[list[Sample], int]] = {}
+    results: dict[str, Run] = {}
     try:
         async with aiohttp.ClientSession() as session:
             for name, make_policy in _POLICIES.items():
@@ -113,6 +113,7 @@ async def _run(args: argparse.Namespace) -> dict[str, tuple[list[Sample], int]]:
                 # The first token, outside the timing: both policies would wait for it alike.
                 await pipeline.run(HttpRequest("GET", base_url + "/resource"), enforce_https=False)
                 before = servers.token_requests
+                t0 = asyncio.get_running_loop().time()
                 samples = await drive(
                     pipeline,
                     base_url + "/resource",
@@ -120,8 +121,10 @@ async def _run(args: argparse.Namespace) -> dict[str, tuple[list[Sample], int]]:
                     concurrency=args.concurrency,
                     duration=args.duration,
                     progress=_progress_printer(name, args.duration, not args.no_progress),
+                    t0=t0,
                 )
-                results[name] = (samples, servers.token_requests - before)
+                arrivals = [moment - t0 for moment in credential.arrivals]
+                results[name] = Run(samples, servers.token_requests - before, arrivals)
                 if isinstance(policy, AsyncBackgroundRefreshTokenPolicy):
                     await policy.close()
                 await credential.close()
@@ -145,10 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table(results, args.slow_ms))
     print()
     print(timeline(results, args.duration))
-    base_p99 = percentile([s.latency for s in results["azure-core policy"][0]], 0.99) * 1000
-    ours_p99 = percentile([s.latency for s in results["background refresh"][0]], 0.99) * 1000
+    base_p99 = percentile([s.latency for s in results["azure-core policy"].samples], 0.99) * 1000
+    ours_p99 = percentile([s.latency for s in results["background refresh"].samples], 0.99) * 1000
     print(f"\np99 latency: azure-core policy {base_p99:.0f} ms, background refresh {ours_p99:.0f} ms")
     if args.plot:
-        plot(results, args.plot)
+        plot(results, args.plot, duration=args.duration, due_after=args.refresh_every)
         print(f"chart written to {args.plot}")
     return 0

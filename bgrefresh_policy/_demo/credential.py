@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -20,6 +21,8 @@ class TokenEndpointCredential:
     def __init__(self, token_url: str) -> None:
         self._token_url = token_url
         self._session: aiohttp.ClientSession | None = None
+        # The event loop's time at which each call returned a token: when a new token arrived.
+        self.arrivals: list[float] = []
 
     async def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
         if self._session is None:
@@ -30,6 +33,7 @@ class TokenEndpointCredential:
             body: dict[str, Any] = await response.json()
         # Fractional expiry: the demo's compressed lifetimes are shorter than a second's rounding.
         expires_on: Any = time.time() + float(body["expires_in"])
+        self.arrivals.append(asyncio.get_running_loop().time())
         return AccessTokenInfo(body["access_token"], expires_on)
 
     async def close(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
-from .load import Sample
+from .load import Run, Sample
 
 __all__ = ["percentile", "plot", "table", "timeline"]
 
@@ -21,18 +21,18 @@ def percentile(values: Sequence[float], q: float) -> float:
     return statistics.quantiles(values, n=1000, method="inclusive")[min(998, max(0, round(q * 1000) - 1))]
 
 
-def table(results: dict[str, tuple[list[Sample], int]], slow_ms: float) -> str:
+def table(results: dict[str, Run], slow_ms: float) -> str:
     """One row per policy: requests, failures, p50/p99/max latency, slow requests, token requests."""
     header = f"{'policy':<24}{'requests':>9}{'failed':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
     header += f"{f'>{slow_ms:.0f} ms':>10}{'token requests':>16}"
     lines = [header, "-" * len(header)]
-    for name, (samples, token_requests) in results.items():
-        ms = [s.latency * 1000 for s in samples]
-        failed = sum(1 for s in samples if s.status != 200)
+    for name, run in results.items():
+        ms = [s.latency * 1000 for s in run.samples]
+        failed = sum(1 for s in run.samples if s.status != 200)
         slow = sum(1 for v in ms if v > slow_ms)
         lines.append(
-            f"{name:<24}{len(samples):>9}{failed:>8}{percentile(ms, 0.5):>9.1f}{percentile(ms, 0.99):>9.1f}"
-            f"{max(ms, default=0):>9.1f}{slow:>10}{token_requests:>16}"
+            f"{name:<24}{len(run.samples):>9}{failed:>8}{percentile(ms, 0.5):>9.1f}{percentile(ms, 0.99):>9.1f}"
+            f"{max(ms, default=0):>9.1f}{slow:>10}{run.token_requests:>16}"
         )
     return "\n".join(lines)
 
@@ -45,9 +45,9 @@ def _buckets(samples: list[Sample], duration: float, width: int) -> list[float]:
     return worst
 
 
-def timeline(results: dict[str, tuple[list[Sample], int]], duration: float, width: int = 64) -> str:
+def timeline(results: dict[str, Run], duration: float, width: int = 64) -> str:
     """The worst latency of the requests issued in each time slice, one row per policy."""
-    rows = {name: _buckets(samples, duration, width) for name, (samples, _) in results.items()}
+    rows = {name: _buckets(run.samples, duration, width) for name, run in results.items()}
     top = max((max(row) for row in rows.values()), default=0.0) or 1.0
     lines = [
         f"worst request latency per {duration / width * 1000:.0f} ms of the run (full block = {top * 1000:.0f} ms)"
@@ -59,22 +59,42 @@ def timeline(results: dict[str, tuple[list[Sample], int]], duration: float, widt
     return "\n".join(lines)
 
 
-def plot(results: dict[str, tuple[list[Sample], int]], path: str) -> None:
-    """Write request latency over time, one panel per policy, as a PNG (needs matplotlib)."""
+def plot(results: dict[str, Run], path: str, *, duration: float, due_after: float) -> None:
+    """Write request latency over time as a PNG (needs matplotlib), one panel per policy.
+
+    Each panel has its own latency scale, so that the background policy's own latencies are
+    visible beside azure-core's stalls; dashed lines mark when a token fell due, solid ones when
+    the next token arrived, and the title gives the policy's p99.
+
+    :param results: the runs, by policy name.
+    :param str path: the PNG to write.
+    :keyword float duration: seconds of load per policy.
+    :keyword float due_after: seconds after its arrival that a token falls due.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, grid = plt.subplots(
-        len(results), 1, figsize=(10, 2.6 * len(results)), sharex=True, sharey=True, squeeze=False
-    )
+    figure, grid = plt.subplots(len(results), 1, figsize=(10, 2.8 * len(results)), sharex=True, squeeze=False)
     axes = grid[:, 0]
-    for axis, (name, (samples, _)) in zip(axes, results.items(), strict=True):
-        axis.scatter([s.start for s in samples], [s.latency * 1000 for s in samples], s=3)
-        axis.set_title(name)
+    for axis, (name, run) in zip(axes, results.items(), strict=True):
+        ms = [s.latency * 1000 for s in run.samples]
+        axis.scatter([s.start for s in run.samples], ms, s=3, color="tab:blue", label="request")
+        for index, arrival in enumerate(run.arrivals):
+            due = arrival + due_after
+            if 0 <= due <= duration:
+                axis.axvline(
+                    due, color="tab:orange", linestyle="--", linewidth=1, label="token due" if index == 0 else None
+                )
+            if 0 <= arrival <= duration:
+                axis.axvline(arrival, color="tab:green", linewidth=1, label="new token" if index == 1 else None)
+        axis.set_title(f"{name}: p99 {percentile(ms, 0.99):.1f} ms")
         axis.set_ylabel("latency (ms)")
+        axis.set_ylim(bottom=0)
+    axes[0].legend(loc="upper right", fontsize="small")
     axes[-1].set_xlabel("time since start (s)")
+    axes[-1].set_xlim(0, duration)
     figure.tight_layout()
     figure.savefig(path, format="png", dpi=100)
     plt.close(figure)
