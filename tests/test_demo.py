@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import matplotlib.image
+import pytest
 
 
 def test_demo_short_run_prints_table_timeline_and_writes_a_png(tmp_path: Path) -> None:
@@ -48,3 +49,31 @@ def test_demo_help_documents_its_flags() -> None:
     )
     for flag in ("--token-latency", "--refresh-every", "--rate", "--concurrency", "--duration", "--plot"):
         assert flag in completed.stdout
+
+
+def test_chart_marks_due_and_arrival_gives_each_p99_and_a_scale_per_panel() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bgrefresh_policy._demo.load import Run, Sample
+    from bgrefresh_policy._demo.report import figure
+
+    stalled = [Sample(t / 10, 0.9 if 25 <= t < 35 else 0.001, 200) for t in range(60)]
+    smooth = [Sample(t / 10, 0.001 + 0.0001 * (t % 3), 200) for t in range(60)]
+    # The first token arrived before the run (-0.1 s): due at 2.4 s, the next arrives at 3.4 s.
+    results = {"azure-core policy": Run(stalled, 1, [-0.1, 3.4]), "background refresh": Run(smooth, 1, [-0.1, 2.5])}
+    chart = figure(results, duration=6.0, due_after=2.5)
+    try:
+        top, bottom = chart.axes
+        assert top.get_title().startswith("azure-core policy: p99 ")
+        assert bottom.get_title() == "background refresh: p99 1.2 ms"
+        due = [line.get_xdata()[0] for line in top.get_lines() if line.get_linestyle() == "--"]
+        new = [line.get_xdata()[0] for line in top.get_lines() if line.get_linestyle() == "-"]
+        assert due == pytest.approx([2.4, 5.9])  # the second token falls due inside the run too
+        assert new == pytest.approx([3.4])
+        assert bottom.get_ylim()[1] < 5  # its own scale: milliseconds, not azure-core's 900
+        assert top.get_ylim()[1] > 800
+    finally:
+        plt.close(chart)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
+from typing import Any
 
 from .load import Run, Sample
 
-__all__ = ["percentile", "plot", "table", "timeline"]
+__all__ = ["figure", "percentile", "plot", "table", "timeline"]
 
 _BLOCKS = " ▁▂▃▄▅▆▇█"
 
@@ -60,11 +61,7 @@ def timeline(results: dict[str, Run], duration: float, width: int = 64) -> str:
 
 
 def plot(results: dict[str, Run], path: str, *, duration: float, due_after: float) -> None:
-    """Write request latency over time as a PNG (needs matplotlib), one panel per policy.
-
-    Each panel has its own latency scale, so that the background policy's own latencies are
-    visible beside azure-core's stalls; dashed lines mark when a token fell due, solid ones when
-    the next token arrived, and the title gives the policy's p99.
+    """Write the latency chart of :func:`figure` as a PNG (needs matplotlib).
 
     :param results: the runs, by policy name.
     :param str path: the PNG to write.
@@ -76,25 +73,41 @@ def plot(results: dict[str, Run], path: str, *, duration: float, due_after: floa
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, grid = plt.subplots(len(results), 1, figsize=(10, 2.8 * len(results)), sharex=True, squeeze=False)
+    chart = figure(results, duration=duration, due_after=due_after)
+    chart.savefig(path, format="png", dpi=100)
+    plt.close(chart)
+
+
+def figure(results: dict[str, Run], *, duration: float, due_after: float) -> Any:
+    """Request latency over time, one panel per policy (a matplotlib ``Figure``).
+
+    Each panel has its own latency scale, so that the background policy's own latencies are
+    visible beside azure-core's stalls; dashed lines mark when a token fell due, solid ones when
+    the next token arrived, and the title gives the policy's p99.
+
+    :param results: the runs, by policy name.
+    :keyword float duration: seconds of load per policy.
+    :keyword float due_after: seconds after its arrival that a token falls due.
+    :return: the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    chart, grid = plt.subplots(len(results), 1, figsize=(10, 2.8 * len(results)), sharex=True, squeeze=False)
     axes = grid[:, 0]
     for axis, (name, run) in zip(axes, results.items(), strict=True):
         ms = [s.latency * 1000 for s in run.samples]
         axis.scatter([s.start for s in run.samples], ms, s=3, color="tab:blue", label="request")
-        for index, arrival in enumerate(run.arrivals):
-            due = arrival + due_after
-            if 0 <= due <= duration:
-                axis.axvline(
-                    due, color="tab:orange", linestyle="--", linewidth=1, label="token due" if index == 0 else None
-                )
-            if 0 <= arrival <= duration:
-                axis.axvline(arrival, color="tab:green", linewidth=1, label="new token" if index == 1 else None)
+        dues = [arrival + due_after for arrival in run.arrivals if 0 <= arrival + due_after <= duration]
+        arrivals = [arrival for arrival in run.arrivals if 0 <= arrival <= duration]
+        for index, due in enumerate(dues):
+            axis.axvline(due, color="tab:orange", linestyle="--", linewidth=1, label=None if index else "token due")
+        for index, arrival in enumerate(arrivals):
+            axis.axvline(arrival, color="tab:green", linewidth=1, label=None if index else "new token")
         axis.set_title(f"{name}: p99 {percentile(ms, 0.99):.1f} ms")
         axis.set_ylabel("latency (ms)")
         axis.set_ylim(bottom=0)
     axes[0].legend(loc="upper right", fontsize="small")
     axes[-1].set_xlabel("time since start (s)")
     axes[-1].set_xlim(0, duration)
-    figure.tight_layout()
-    figure.savefig(path, format="png", dpi=100)
-    plt.close(figure)
+    chart.tight_layout()
+    return chart
