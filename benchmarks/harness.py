@@ -93,6 +93,11 @@ class _Ok(OkResponse, AsyncHttpResponse):
     pass
 
 
+def ok_response(request: Any) -> Any:
+    """A 200 response with no body, for a policy whose next step answers at once."""
+    return _Ok(request)
+
+
 class NoopTransport(AsyncHttpTransport):  # type: ignore[type-arg]
     """Answers 200 at once, so only the pipeline and the policy are measured."""
 
