@@ -8,6 +8,7 @@ aiohttp transport are exercised by the integration tests.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import threading
@@ -27,6 +28,11 @@ from azure.core.rest import HttpRequest
 from azure.core.utils import case_insensitive_dict
 
 T = TypeVar("T")
+
+# Seconds a test waits for what must happen anyway before it calls it a hang. Never evidence of
+# speed: a test shows order (what finished while something else was still held), not timing;
+# this is generous so that a loaded machine cannot trip it.
+HANG_GUARD = 30.0
 
 
 class FakeClock:
@@ -280,15 +286,117 @@ class SyncScriptedTransport(HttpTransport):  # type: ignore[type-arg]
         pass
 
 
-def eventually(condition: Callable[[], bool], *, timeout: float = 10) -> None:
-    """Wait until ``condition()`` holds (another thread's progress), failing after ``timeout`` seconds."""
+def eventually(condition: Callable[[], object], *, timeout: float = HANG_GUARD) -> None:
+    """Wait until ``condition()`` holds (another thread's progress); a hang after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.001)
 
 
-def in_threads(count: int, work: Callable[[int], T], *, timeout: float = 10) -> list[T]:
+async def eventually_async(condition: Callable[[], object], *, timeout: float = HANG_GUARD) -> None:
+    """Poll ``condition()`` from the event loop until it holds: progress made by I/O (the emulator's
+    sockets) or by other threads; a hang after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.001)
+
+
+async def loop_until(condition: Callable[[], object], *, turns: int = 10_000) -> None:
+    """Yield to the event loop until ``condition()`` holds: the progress of tasks on this loop.
+
+    Each turn is one ``asyncio.sleep(0)``, in which every task that is ready runs one step, in
+    the order they became ready; nothing here depends on time. ``turns`` guards against a hang.
+    """
+    for _ in range(turns):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"condition not met after {turns} turns of the event loop")
+
+
+class LoopClock:
+    """The running asyncio loop's clock, stopped: its timers (``call_later``, ``asyncio.sleep(n)``,
+    ``wait_for`` deadlines, the policy's ``refresh_timeout``) fire only when the test moves it on.
+
+    :param monkeypatch: restores the loop's own clock when the test ends.
+    """
+
+    def __init__(self, monkeypatch: Any) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.now = self.loop.time()
+        monkeypatch.setattr(self.loop, "time", lambda: self.now)
+
+    async def advance(self, seconds: float) -> None:
+        """Move the clock ``seconds`` (and a millisecond) on; return once the loop has run every timer now due.
+
+        The loop runs due timers in deadline order, and what they schedule before what is
+        scheduled after; a marker timer armed here, later than any timer due by ``seconds``,
+        tells when they have run.
+        """
+        target = self.now + seconds
+        fired: asyncio.Future[None] = self.loop.create_future()
+        self.loop.call_at(target + 0.0005, fired.set_result, None)
+        self.now = target + 0.001
+        await fired
+        await asyncio.sleep(0)  # and the steps of the tasks those timers woke or cancelled
+
+
+class Threads:
+    """``work(i)`` on ``count`` threads released together, while the test goes on to act.
+
+    For tests that must see threads block (on a gate the test holds) before letting them go.
+    The threads are daemons: one left blocked by a failing test cannot keep the run alive.
+    """
+
+    def __init__(self, count: int, work: Callable[[int], object]) -> None:
+        self._results: dict[int, object] = {}
+        self._errors: list[BaseException] = []
+        barrier = threading.Barrier(count)
+
+        def run(index: int) -> None:
+            try:
+                barrier.wait(HANG_GUARD)
+                self._results[index] = work(index)
+            except BaseException as exc:  # noqa: BLE001 - reported by results()
+                self._errors.append(exc)
+
+        self._threads = [
+            threading.Thread(target=run, args=(i,), name=f"test worker {i}", daemon=True) for i in range(count)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    @property
+    def finished(self) -> int:
+        """How many have returned (or raised)."""
+        return sum(1 for thread in self._threads if not thread.is_alive())
+
+    def results(self, timeout: float = HANG_GUARD) -> list[Any]:
+        """Wait for every thread; their results, in order.
+
+        :raises Exception: the first error a thread raised.
+        """
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+            assert not thread.is_alive(), f"{thread.name} still running"
+        if self._errors:
+            raise self._errors[0]
+        return [self._results[i] for i in range(len(self._threads))]
+
+
+def blocked_in_wait(*events: Any) -> int:
+    """How many threads are blocked in ``wait()`` on these ``threading.Event`` objects.
+
+    An Event keeps its waiters in its condition's private list; a thread is in it from just
+    before it blocks until it is woken, so this counts the threads that have arrived and wait.
+    """
+    return sum(len(event._cond._waiters) for event in set(events))
+
+
+def in_threads(count: int, work: Callable[[int], T], *, timeout: float = HANG_GUARD) -> list[T]:
     """Run ``work(i)`` on ``count`` threads released at once; their results, in order.
 
     :raises Exception: the first error a thread raised.

@@ -42,6 +42,10 @@ class TokenEndpoint:
     Configure per test: ``lifetime`` and ``refresh_in`` (seconds), ``latency`` (seconds before
     answering) and ``fault``. ``requests`` counts token requests; ``issued`` maps every access
     token handed out to its expiry and the claims it was requested with.
+
+    :meth:`hold` makes token requests wait until :meth:`release`, so a test can show what
+    happened while one was under way (``held`` counts the requests waiting now), without
+    timing anything. Both may be called from any thread.
     """
 
     lifetime: float = 3600
@@ -54,6 +58,21 @@ class TokenEndpoint:
     issued: dict[str, IssuedToken] = field(default_factory=dict)
     request_times: list[float] = field(default_factory=list)
     base_url: str = ""
+    held: int = 0
+    _gate: asyncio.Event | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    def hold(self) -> None:
+        """From now on, every token request waits, once it has been read, until :meth:`release`."""
+        assert self._gate is None, "already held"
+        self._gate = asyncio.Event()
+
+    def release(self) -> None:
+        """Answer the held token requests, and those that come later, as configured."""
+        gate, self._gate = self._gate, None
+        if gate is not None and self._loop is not None:
+            # The emulator's loop may run in another thread (tests of sync clients).
+            self._loop.call_soon_threadsafe(gate.set)
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -80,6 +99,7 @@ class TokenEndpoint:
         )
 
     async def _token(self, request: web.Request) -> web.StreamResponse:
+        self._loop = asyncio.get_running_loop()
         self.requests += 1
         self.request_times.append(time.monotonic())
         form = await request.post()
@@ -87,6 +107,13 @@ class TokenEndpoint:
             form.get("client_secret") or form.get("client_assertion")
         ):
             return web.json_response({"error": "invalid_request"}, status=400)
+        gate = self._gate
+        if gate is not None:
+            self.held += 1
+            try:
+                await gate.wait()
+            finally:
+                self.held -= 1
         if self.latency:
             await asyncio.sleep(self.latency)
         fault = self.fault

@@ -28,6 +28,7 @@ async def emulator(tmp_path: Path) -> AsyncIterator[Emulator]:
     try:
         yield server
     finally:
+        server.tokens.release()  # a token request a failed test left held
         await server.stop()
 
 

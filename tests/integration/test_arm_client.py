@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 import pytest
@@ -35,17 +34,16 @@ from tests.integration.conftest import (
     make_due,
     secret_credential,
 )
+from tests.support import HANG_GUARD, eventually_async
 
 pytestmark = pytest.mark.integration
 
 CLAIMS = json.dumps({"access_token": {"nbf": {"essential": True, "value": "1732000000"}}})
 
 
-async def timed_get(client: ResourceManagementClient) -> float:
-    start = time.perf_counter()
+async def get_group(client: ResourceManagementClient) -> None:
     group = await client.resource_groups.get("rg-alpha")
     assert group.name == "rg-alpha"
-    return time.perf_counter() - start
 
 
 async def test_resource_groups_through_the_policy(emulator: Emulator, credential: Any) -> None:
@@ -68,20 +66,28 @@ async def test_requests_keep_flowing_across_a_refresh(
         background_policy(credential) as policy,
         arm_client(emulator, credential, policy, retry_total=0) as client,
     ):
-        await timed_get(client)  # first token, inline
-        emulator.tokens.latency = 1.0  # the refresh takes a second
-        latencies: list[float] = []
-        for step in range(30):  # 1.5 s of requests, the refresh starting in the middle
-            if step == 10:
-                make_due(wall_clock, emulator)
-            latencies += await asyncio.gather(*(timed_get(client) for _ in range(5)))
-            await asyncio.sleep(0.05)
+        await get_group(client)  # first token, inline
+        (first,) = emulator.tokens.issued
+        emulator.tokens.hold()  # the refresh's token request waits until the test releases it
+        seen = len(emulator.arm.bearer_tokens)
+
+        async def rounds() -> None:
+            for _ in range(3):  # a request that waited for the held token request would never finish
+                await asyncio.wait_for(asyncio.gather(*(get_group(client) for _ in range(5))), HANG_GUARD)
+
+        make_due(wall_clock, emulator)
+        await rounds()  # the first of these starts the refresh
+        await eventually_async(lambda: emulator.tokens.held == 1)  # its token request is held at the endpoint
+        await rounds()
+        assert emulator.tokens.held == 1  # all 30 went through while the refresh was held
+        assert emulator.arm.bearer_tokens[seen:] == [first] * 30
+        emulator.tokens.release()
         await policy.wait_for_refreshes()
-        await timed_get(client)
+        await get_group(client)
     assert emulator.tokens.requests == 2  # the first token and exactly one refresh
-    assert len(emulator.tokens.issued) == 2
-    # A request that waited for the token endpoint would have taken at least its 1 s latency.
-    assert max(latencies) < 0.9, f"slowest request {max(latencies):.3f} s"
+    first_again, second = emulator.tokens.issued
+    assert first_again == first
+    assert emulator.arm.bearer_tokens[-1] == second
     assert emulator.arm.unauthorized == 0
 
 
@@ -91,27 +97,39 @@ async def test_azure_core_policy_waits_for_the_same_refresh(
     """The counterpart: azure-core's own policy makes requests wait for the token endpoint."""
     policy = AsyncBearerTokenCredentialPolicy(credential, ARM_SCOPE)
     async with arm_client(emulator, credential, policy, retry_total=0) as client:
-        await timed_get(client)
-        emulator.tokens.latency = 1.0
+        await get_group(client)
+        seen = len(emulator.arm.bearer_tokens)
+        emulator.tokens.hold()
         make_due(wall_clock, emulator)
-        latencies = await asyncio.gather(*(timed_get(client) for _ in range(20)))
+        requests = [asyncio.ensure_future(get_group(client)) for _ in range(20)]
+        await eventually_async(lambda: emulator.tokens.held == 1)  # one of them asks for the new token
+        assert not any(request.done() for request in requests)
+        assert len(emulator.arm.bearer_tokens) == seen  # none has reached ARM
+        emulator.tokens.release()
+        await asyncio.wait_for(asyncio.gather(*requests), HANG_GUARD)
     assert emulator.tokens.requests == 2
-    assert min(latencies) >= 1.0
+    _, second = emulator.tokens.issued
+    # Every request carried the token that was fetched only once the test released the endpoint:
+    # each of them waited for it.
+    assert emulator.arm.bearer_tokens[seen:] == [second] * 20
 
 
 async def test_one_token_request_per_refresh_cycle_under_150_concurrent_requests(
     emulator: Emulator, credential: Any, wall_clock: time_machine.Traveller
 ) -> None:
-    emulator.tokens.latency = 0.2
     async with (
         background_policy(credential) as policy,
         arm_client(emulator, credential, policy, retry_total=0) as client,
     ):
-        await timed_get(client)
+        await get_group(client)
         for cycle in range(3):
             make_due(wall_clock, emulator)
             before = emulator.tokens.requests
-            await asyncio.gather(*(timed_get(client) for _ in range(150)))
+            emulator.tokens.hold()  # the whole burst goes by while the refresh is under way
+            await asyncio.wait_for(asyncio.gather(*(get_group(client) for _ in range(150))), HANG_GUARD)
+            await eventually_async(lambda: emulator.tokens.held == 1)
+            assert emulator.tokens.requests - before == 1, f"cycle {cycle}"
+            emulator.tokens.release()
             await policy.wait_for_refreshes()
             assert emulator.tokens.requests - before == 1, f"cycle {cycle}"
     assert len(emulator.tokens.issued) == 4
@@ -124,8 +142,8 @@ async def test_cae_claims_challenge_round_trip(emulator: Emulator, credential: A
         background_policy(credential, enable_cae=True) as policy,
         arm_client(emulator, credential, policy, retry_total=0) as client,
     ):
-        await timed_get(client)  # 401 insufficient_claims, then a token with the claims, then 200
-        await timed_get(client)  # the claims token is cached and reused
+        await get_group(client)  # 401 insufficient_claims, then a token with the claims, then 200
+        await get_group(client)  # the claims token is cached and reused
     assert emulator.arm.unauthorized == 1
     assert emulator.tokens.requests == 2
     requested_claims = [json.loads(t.claims) if t.claims else {} for t in emulator.tokens.issued.values()]
@@ -141,19 +159,19 @@ async def test_token_endpoint_outage_in_the_background_window_then_recovery(
         background_policy(credential, retry_delay=40) as policy,
         arm_client(emulator, credential, policy, retry_total=0) as client,
     ):
-        await timed_get(client)
+        await get_group(client)
         make_due(wall_clock, emulator)
         emulator.tokens.fault = Fault.HTTP_503
         for _ in range(4):  # four back-off periods of outage
             for _ in range(10):
-                await timed_get(client)  # raises if any request fails
+                await get_group(client)  # raises if any request fails
             await policy.wait_for_refreshes()
             wall_clock.shift(40)
         failed_attempts = emulator.tokens.failed
         emulator.tokens.fault = Fault.NONE
-        await timed_get(client)  # the attempt that succeeds
+        await get_group(client)  # the attempt that succeeds
         await policy.wait_for_refreshes()
-        await timed_get(client)
+        await get_group(client)
     assert failed_attempts == 4  # one background attempt per retry_delay, however many requests
     assert len(emulator.tokens.issued) == 2  # recovered without restarting anything
     assert emulator.arm.unauthorized == 0
@@ -163,7 +181,6 @@ async def test_composed_into_a_plain_async_pipeline_client(
     emulator: Emulator, credential: Any, wall_clock: time_machine.Traveller
 ) -> None:
     """The policy in a pipeline of one's own: azure-core's AsyncPipelineClient over the real aiohttp transport."""
-    emulator.tokens.latency = 0.5
     async with (
         background_policy(credential) as policy,
         AsyncPipelineClient[HttpRequest, AsyncHttpResponse](
@@ -176,11 +193,17 @@ async def test_composed_into_a_plain_async_pipeline_client(
         response = await client.send_request(HttpRequest("GET", url))
         assert response.status_code == 200
         assert [g["name"] for g in response.json()["value"]] == ["rg-alpha", "rg-beta"]
+        (first,) = emulator.tokens.issued
+        seen = len(emulator.arm.bearer_tokens)
+        emulator.tokens.hold()  # the refresh's token request waits until the test releases it
         make_due(wall_clock, emulator)
-        started = time.perf_counter()
-        responses = await asyncio.gather(*(client.send_request(HttpRequest("GET", url)) for _ in range(100)))
-        elapsed = time.perf_counter() - started
+        responses = await asyncio.wait_for(
+            asyncio.gather(*(client.send_request(HttpRequest("GET", url)) for _ in range(100))), HANG_GUARD
+        )
+        await eventually_async(lambda: emulator.tokens.held == 1)
+        # None of the 100 waited for the token endpoint: all were answered while it held the refresh.
+        assert emulator.arm.bearer_tokens[seen:] == [first] * 100
+        emulator.tokens.release()
         await policy.wait_for_refreshes()
     assert {r.status_code for r in responses} == {200}
-    assert elapsed < 0.5  # none of the 100 waited for the 0.5 s token endpoint
     assert emulator.tokens.requests == 2

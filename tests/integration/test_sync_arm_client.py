@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ from tests.emulator.entra import Fault
 from tests.emulator.server import CLIENT_ID, CLIENT_SECRET, TENANT_ID, Emulator
 from tests.emulator.threaded import EmulatorThread
 from tests.integration.conftest import ARM_SCOPE, identity_options, make_due
-from tests.support import assert_nothing_secret, in_threads
+from tests.support import HANG_GUARD, Threads, assert_nothing_secret, eventually, in_threads
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +35,10 @@ CLAIMS = json.dumps({"access_token": {"nbf": {"essential": True, "value": "17320
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[Emulator]:
     with EmulatorThread(tmp_path) as emulator:
-        yield emulator
+        try:
+            yield emulator
+        finally:
+            emulator.tokens.release()  # a token request a failed test left held
 
 
 @pytest.fixture
@@ -62,11 +64,14 @@ def sync_arm_client(emulator: Emulator, credential: Any, policy: Any) -> Resourc
     )
 
 
-def timed_get(client: ResourceManagementClient) -> float:
-    start = time.perf_counter()
+def get_group(client: ResourceManagementClient) -> None:
     group = client.resource_groups.get("rg-alpha")
     assert group.name == "rg-alpha"
-    return time.perf_counter() - start
+
+
+def gets(client: ResourceManagementClient, count: int) -> None:
+    for _ in range(count):
+        get_group(client)
 
 
 def test_resource_groups_through_the_sync_policy(emulator: Emulator, credential: ClientSecretCredential) -> None:
@@ -84,47 +89,65 @@ def test_resource_groups_through_the_sync_policy(emulator: Emulator, credential:
 def test_threads_keep_flowing_across_a_refresh_while_azure_cores_policy_blocks_them(
     emulator: Emulator, credential: ClientSecretCredential, wall_clock: time_machine.Traveller
 ) -> None:
-    def burst(policy: Any) -> tuple[list[float], int]:
-        with sync_arm_client(emulator, credential, policy) as client:
-            timed_get(client)  # the first token, inline
-            emulator.tokens.latency = 1.0  # the refresh takes a second
-            before = emulator.tokens.requests
-            make_due(wall_clock, emulator)
-            latencies = in_threads(32, lambda _: max(timed_get(client) for _ in range(5)), timeout=60)
-            emulator.tokens.latency = 0.0
-            return latencies, emulator.tokens.requests - before
-
-    with BackgroundRefreshTokenPolicy(credential, ARM_SCOPE) as ours:
-        latencies, token_requests = burst(ours)
-        assert ours.wait_for_refreshes(10)
-    # A request that waited for the token endpoint would have taken at least its 1 s latency.
-    assert max(latencies) < 0.9, f"slowest request {max(latencies):.3f} s"
-    assert token_requests == 1
+    with (
+        BackgroundRefreshTokenPolicy(credential, ARM_SCOPE) as ours,
+        sync_arm_client(emulator, credential, ours) as client,
+    ):
+        get_group(client)  # the first token, inline
+        (first,) = emulator.tokens.issued
+        before, seen = emulator.tokens.requests, len(emulator.arm.bearer_tokens)
+        emulator.tokens.hold()  # the refresh's token request waits until the test releases it
+        make_due(wall_clock, emulator)
+        # A thread that waited for the held token request would never return.
+        in_threads(32, lambda _: gets(client, 5))
+        eventually(lambda: emulator.tokens.held == 1)  # the refresh's token request, held at the endpoint
+        assert emulator.tokens.requests - before == 1
+        assert emulator.arm.bearer_tokens[seen:] == [first] * 160  # all sent while the refresh was held
+        emulator.tokens.release()
+        assert ours.wait_for_refreshes(HANG_GUARD)
+        get_group(client)
+        assert emulator.arm.bearer_tokens[-1] == list(emulator.tokens.issued)[-1]  # the refreshed token
 
     wall_clock.shift(4000)  # every cached token has expired: azure-core's policy starts afresh
     theirs: Any = BearerTokenCredentialPolicy(credential, ARM_SCOPE)
-    latencies, token_requests = burst(theirs)
-    assert max(latencies) >= 1.0  # the threads that found the token due waited for the endpoint
-    # azure-core's sync policy has no lock: every thread that finds the token due asks for one
-    # (32 of 32 here when measured).
+    with sync_arm_client(emulator, credential, theirs) as client:
+        get_group(client)
+        before, seen = emulator.tokens.requests, len(emulator.arm.bearer_tokens)
+        emulator.tokens.hold()
+        make_due(wall_clock, emulator)
+        threads = Threads(32, lambda _: gets(client, 5))
+        # Until the endpoint is released, each thread either has finished or waits on a held token request.
+        eventually(lambda: threads.finished + emulator.tokens.held == 32)
+        held = emulator.tokens.held
+        # azure-core's sync policy has no lock: every thread that finds the token due asks for one
+        # (32 of 32 here when measured), and waits for the endpoint.
+        assert held > 1
+        assert len(emulator.arm.bearer_tokens) - seen == 5 * (32 - held)  # a held thread's request waits
+        emulator.tokens.release()
+        threads.results()
+        token_requests = emulator.tokens.requests - before
     assert token_requests > 1
+    assert len(emulator.arm.bearer_tokens) - seen == 160
     assert emulator.arm.unauthorized == 0
 
 
 def test_one_token_request_per_cycle_under_32_threads(
     emulator: Emulator, credential: ClientSecretCredential, wall_clock: time_machine.Traveller
 ) -> None:
-    emulator.tokens.latency = 0.2
     with (
         BackgroundRefreshTokenPolicy(credential, ARM_SCOPE) as policy,
         sync_arm_client(emulator, credential, policy) as client,
     ):
-        timed_get(client)
+        get_group(client)
         for cycle in range(3):
             make_due(wall_clock, emulator)
             before = emulator.tokens.requests
-            in_threads(32, lambda _: [timed_get(client) for _ in range(4)], timeout=60)
-            assert policy.wait_for_refreshes(10)
+            emulator.tokens.hold()  # all the threads' requests go by while the refresh is under way
+            in_threads(32, lambda _: gets(client, 4))
+            eventually(lambda: emulator.tokens.held == 1)
+            assert emulator.tokens.requests - before == 1, f"cycle {cycle}"
+            emulator.tokens.release()
+            assert policy.wait_for_refreshes(HANG_GUARD)
             assert emulator.tokens.requests - before == 1, f"cycle {cycle}"
     assert len(emulator.tokens.issued) == 4
     assert emulator.arm.unauthorized == 0
@@ -136,8 +159,8 @@ def test_cae_claims_challenge_round_trip(emulator: Emulator, credential: ClientS
         BackgroundRefreshTokenPolicy(credential, ARM_SCOPE, enable_cae=True) as policy,
         sync_arm_client(emulator, credential, policy) as client,
     ):
-        timed_get(client)  # 401 insufficient_claims, then a token with the claims, then 200
-        timed_get(client)  # the claims token is cached and reused
+        get_group(client)  # 401 insufficient_claims, then a token with the claims, then 200
+        get_group(client)  # the claims token is cached and reused
     assert emulator.arm.unauthorized == 1
     assert emulator.tokens.requests == 2
     requested_claims = [json.loads(t.claims) if t.claims else {} for t in emulator.tokens.issued.values()]
@@ -152,18 +175,18 @@ def test_token_endpoint_outage_in_the_background_window_then_recovery(
         BackgroundRefreshTokenPolicy(credential, ARM_SCOPE, retry_delay=40) as policy,
         sync_arm_client(emulator, credential, policy) as client,
     ):
-        timed_get(client)
+        get_group(client)
         make_due(wall_clock, emulator)
         emulator.tokens.fault = Fault.HTTP_503
         for _ in range(4):  # four back-off periods of outage
-            in_threads(8, lambda _: timed_get(client))  # raises if any request fails
+            in_threads(8, lambda _: get_group(client))  # raises if any request fails
             assert policy.wait_for_refreshes(10)
             wall_clock.shift(40)
         failed_attempts = emulator.tokens.failed
         emulator.tokens.fault = Fault.NONE
-        timed_get(client)  # the attempt that succeeds
+        get_group(client)  # the attempt that succeeds
         assert policy.wait_for_refreshes(10)
-        timed_get(client)
+        get_group(client)
     assert failed_attempts == 4  # one background attempt per retry_delay, however many threads
     assert len(emulator.tokens.issued) == 2
     assert emulator.arm.unauthorized == 0
@@ -190,24 +213,24 @@ def test_nothing_secret_is_logged_printed_or_raised(
         ) as policy,
         sync_arm_client(emulator, credential, policy) as client,
     ):
-        timed_get(client)  # inline
+        get_group(client)  # inline
         make_due(wall_clock, emulator)
-        timed_get(client)  # background, succeeds
+        get_group(client)  # background, succeeds
         assert policy.wait_for_refreshes(10)
         printed += printable(policy)
         make_due(wall_clock, emulator)
         emulator.tokens.fault = Fault.HANG
-        timed_get(client)  # a background refresh that hangs
+        get_group(client)  # a background refresh that hangs
         make_due(wall_clock, emulator, left=100)  # below min_validity: waits 0.3 s, gives up, still valid
-        timed_get(client)
+        get_group(client)
         printed += printable(policy)
         assert policy.wait_for_refreshes(10)  # the credential's 1 s read timeout ends the thread
         wall_clock.shift(3600)  # expired: the inline failure reaches the caller
         with pytest.raises(Exception) as inline_failure:  # noqa: PT011 - whatever the credential raises
-            timed_get(client)
+            get_group(client)
         printed += [str(inline_failure.value), repr(inline_failure.value), traceback.format_exc()]
         emulator.tokens.fault = Fault.NONE
-        timed_get(client)
+        get_group(client)
         printed += printable(policy)
 
     secrets = {CLIENT_SECRET, *emulator.tokens.issued}

@@ -11,7 +11,7 @@ import time_machine
 
 from tests.emulator.server import Emulator
 from tests.integration.conftest import arm_client, background_policy, make_due, secret_credential
-from tests.support import FakeClock, ScriptedCredential, bearer, make_request
+from tests.support import HANG_GUARD, FakeClock, ScriptedCredential, bearer, eventually_async, make_request
 from tests.unit.conftest import make_policy
 
 
@@ -64,7 +64,6 @@ async def test_storm_during_inline_and_background_refreshes(seed: int) -> None:
 @pytest.mark.integration
 async def test_storm_through_the_real_client(emulator: Emulator, wall_clock: time_machine.Traveller) -> None:
     rng = random.Random(7)
-    emulator.tokens.latency = 0.3
     async with (
         secret_credential(emulator) as credential,
         background_policy(credential) as policy,
@@ -74,11 +73,16 @@ async def test_storm_through_the_real_client(emulator: Emulator, wall_clock: tim
             if cycle:
                 make_due(wall_clock, emulator)
             before = emulator.tokens.requests
+            # The refresh (inline at first, then in the background) cannot end before the storm has.
+            emulator.tokens.hold()
             tasks = [asyncio.ensure_future(client.resource_groups.get("rg-alpha")) for _ in range(120)]
-            await asyncio.sleep(rng.uniform(0, 0.2))
-            for index in rng.sample(range(120), 40):
+            for index in rng.sample(range(120), 40):  # each cancelled a random number of loop turns on
+                for _ in range(rng.randrange(20)):
+                    await asyncio.sleep(0)
                 tasks[index].cancel()
-            results = await asyncio.gather(*tasks, return_exceptions=True)
+            await eventually_async(lambda: emulator.tokens.held == 1)  # the refresh's token request, held
+            emulator.tokens.release()
+            results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), HANG_GUARD)
             await policy.wait_for_refreshes()
             completed = [r for r in results if not isinstance(r, BaseException)]
             assert all(isinstance(r, asyncio.CancelledError) for r in results if isinstance(r, BaseException))

@@ -20,7 +20,7 @@ from typing import Any
 from azure.core.credentials import AccessTokenInfo, TokenRequestOptions
 from azure.core.pipeline import AsyncPipeline
 from azure.core.rest import HttpRequest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -188,5 +188,7 @@ class PolicyMachine(RuleBasedStateMachine):
         self.loop.close()
 
 
-PolicyMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=30, deadline=None)
+PolicyMachine.TestCase.settings = settings(
+    max_examples=150, stateful_step_count=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 test_policy_machine = PolicyMachine.TestCase

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from azure.core.credentials import AccessTokenInfo
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -139,5 +139,7 @@ class KeyStateMachine(RuleBasedStateMachine):
         assert self.state.retry_not_before <= self.now + OPTIONS.retry_delay
 
 
-KeyStateMachine.TestCase.settings = settings(max_examples=300, stateful_step_count=40, deadline=None)
+KeyStateMachine.TestCase.settings = settings(
+    max_examples=300, stateful_step_count=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 test_key_state_machine = KeyStateMachine.TestCase

@@ -57,7 +57,7 @@ async def test_nothing_secret_is_logged_printed_or_raised(
         make_due(wall_clock, emulator)
         emulator.tokens.fault = Fault.HANG  # background refresh times out: WARNING
         await client.resource_groups.get("rg-alpha")
-        await asyncio.sleep(0.5)
+        await policy.wait_for_refreshes()  # it ends at refresh_timeout, however long that takes here
         printed += [repr(o) for o in _objects_of(policy)]
         make_due(wall_clock, emulator, left=100)  # below min_validity: inline, fails, token still valid
         emulator.tokens.fault = Fault.HTTP_500

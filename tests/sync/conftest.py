@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bgrefresh_policy import BackgroundRefreshTokenPolicy
-from tests.support import FakeClock, SyncScriptedCredential, eventually, make_request
+from tests.support import FakeClock, SyncScriptedCredential, blocked_in_wait, eventually, make_request
 
 SCOPE = "https://management.azure.com/.default"
 
@@ -77,3 +77,10 @@ def start_stuck_refresh(policy: Any, credential: SyncScriptedCredential, clock: 
     attach(policy)
     eventually(lambda: len(credential.calls) == 2)
     return gate
+
+
+def blocked_in_policy(policy: Any, credential: SyncScriptedCredential) -> int:
+    """How many threads are blocked inside the policy: waiting on a refresh in flight, or in a
+    credential call held at one of the credential's gates."""
+    flights = tuple(policy._runner.flights.values())
+    return blocked_in_wait(*(flight.done for flight in flights), *credential.gates)

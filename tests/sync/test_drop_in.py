@@ -20,12 +20,14 @@ from tests.support import (
     SyncLegacyCredential,
     SyncScriptedCredential,
     SyncScriptedTransport,
+    Threads,
+    bearer,
     claims_challenge,
     eventually,
     in_threads,
     make_request,
 )
-from tests.sync.conftest import SCOPE, attach, make_sync_policy, prime
+from tests.sync.conftest import SCOPE, attach, blocked_in_policy, make_sync_policy, prime
 
 CLAIMS = '{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}'
 
@@ -164,11 +166,18 @@ def test_burst_of_401s_from_many_threads_for_one_revoked_token_refreshes_once(
 def test_identical_authorize_requests_from_many_threads_share_a_call(
     policy: Any, credential: SyncScriptedCredential
 ) -> None:
-    credential.gate = threading.Event()
-    threading.Timer(0.05, credential.gate.set).start()
-    in_threads(16, lambda _: policy.authorize_request(make_request(), SCOPE, claims=CLAIMS))
+    gate = credential.gate = threading.Event()
+    requests = [make_request() for _ in range(16)]
+    threads = Threads(16, lambda i: policy.authorize_request(requests[i], SCOPE, claims=CLAIMS))
+    # Every thread has arrived: one in the credential's held call, the other 15 waiting on it.
+    eventually(lambda: blocked_in_policy(policy, credential) + threads.finished == 16)
+    assert threads.finished == 0
     assert len(credential.calls) == 1
     credential.gate = None
+    gate.set()
+    threads.results()
+    assert {bearer(r) for r in requests} == {"Bearer token-1"}
+    assert len(credential.calls) == 1
     in_threads(4, lambda i: policy.authorize_request(make_request(), SCOPE, claims=f"{CLAIMS}{i}"))
     assert len(credential.calls) == 5  # different claims are never shared
 

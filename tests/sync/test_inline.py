@@ -9,16 +9,21 @@ from typing import Any
 import pytest
 from azure.core.exceptions import ClientAuthenticationError
 
-from tests.support import FakeClock, SyncScriptedCredential, eventually, in_threads
-from tests.sync.conftest import attach, prime, start_stuck_refresh
+from tests.support import FakeClock, SyncScriptedCredential, Threads, eventually, in_threads
+from tests.sync.conftest import attach, blocked_in_policy, prime, start_stuck_refresh
 
 
 def test_first_requests_from_many_threads_share_one_credential_call(
     policy: Any, credential: SyncScriptedCredential
 ) -> None:
-    credential.gate = threading.Event()
-    threading.Timer(0.05, credential.gate.set).start()
-    assert set(in_threads(32, lambda _: attach(policy))) == {"Bearer token-1"}
+    gate = credential.gate = threading.Event()
+    threads = Threads(32, lambda _: attach(policy))
+    # Every thread has arrived: one in the credential's held call, the other 31 waiting on it.
+    eventually(lambda: blocked_in_policy(policy, credential) + threads.finished == 32)
+    assert threads.finished == 0  # no token yet: every request waits
+    assert len(credential.calls) == 1
+    gate.set()
+    assert set(threads.results()) == {"Bearer token-1"}
     assert len(credential.calls) == 1
     assert not credential.threads[0].name.startswith("bgrefresh")  # a requesting thread made it
     assert policy._runner.threads == []
@@ -38,17 +43,21 @@ def test_below_min_validity_waits_for_the_new_token(policy: Any, clock: FakeCloc
 def test_inline_request_joins_the_background_refresh(
     policy: Any, credential: SyncScriptedCredential, clock: FakeClock
 ) -> None:
-    start_stuck_refresh(policy, credential, clock)
+    gate = start_stuck_refresh(policy, credential, clock)
     clock.advance(150)  # 50 s left: requests now wait, on the refresh already running
-    threading.Timer(0.05, credential.gate.set).start()
-    assert set(in_threads(16, lambda _: attach(policy))) == {"Bearer token-2"}
+    threads = Threads(16, lambda _: attach(policy))
+    # All 16 have arrived and wait; the 17th thread blocked is the refresh thread, in the held call.
+    eventually(lambda: blocked_in_policy(policy, credential) + threads.finished == 16 + 1)
+    assert threads.finished == 0
+    assert len(credential.calls) == 2  # joined, not a call of their own
+    gate.set()
+    assert set(threads.results()) == {"Bearer token-2"}
     assert len(credential.calls) == 2
 
 
 def test_credential_error_reaches_every_waiting_thread(policy: Any, credential: SyncScriptedCredential) -> None:
-    credential.gate = threading.Event()
+    gate = credential.gate = threading.Event()
     credential.errors = [ClientAuthenticationError("token endpoint says no")]
-    threading.Timer(0.05, credential.gate.set).start()
 
     def request(_: int) -> str:
         try:
@@ -56,7 +65,13 @@ def test_credential_error_reaches_every_waiting_thread(policy: Any, credential: 
         except ClientAuthenticationError as exc:
             return str(exc)
 
-    assert set(in_threads(16, request)) == {"token endpoint says no"}
+    threads = Threads(16, request)
+    # Every thread has arrived: one in the credential's held call, the other 15 waiting on it.
+    eventually(lambda: blocked_in_policy(policy, credential) + threads.finished == 16)
+    assert threads.finished == 0
+    assert len(credential.calls) == 1
+    gate.set()
+    assert set(threads.results()) == {"token endpoint says no"}
     assert len(credential.calls) == 1
 
 

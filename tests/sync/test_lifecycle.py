@@ -17,17 +17,27 @@ from bgrefresh_policy._decision import Action
 from bgrefresh_policy._flight import RETRY, Verdict
 from bgrefresh_policy._policy_base import flight_key
 from bgrefresh_policy._thread_runner import ThreadRunner
-from tests.support import FakeClock, SyncScriptedCredential, eventually
+from tests.support import HANG_GUARD, FakeClock, SyncScriptedCredential, Threads, blocked_in_wait, eventually
 from tests.sync.conftest import attach, make_sync_policy, prime, refresh_threads, start_stuck_refresh
 
 
+def closing_waits(policy: Any) -> bool:
+    """Whether a thread is in ``close()`` (or ``wait_for_refreshes()``), waiting for the refresh threads to end.
+
+    The runner's ``join`` waits on its ``_ended`` condition, which keeps its waiters in a private list.
+    """
+    return len(policy._runner._ended._waiters) == 1
+
+
 def test_close_joins_the_running_refresh(policy: Any, credential: SyncScriptedCredential, clock: FakeClock) -> None:
-    prime(policy, clock)
-    credential.gate = threading.Event()
-    attach(policy)
+    gate = start_stuck_refresh(policy, credential, clock)
     (worker,) = policy._runner.threads
-    threading.Timer(0.05, credential.gate.set).start()
-    policy.close()
+    closing = Threads(1, lambda _: policy.close())
+    eventually(lambda: closing_waits(policy))  # close() is waiting for the refresh thread ...
+    assert closing.finished == 0  # ... which is held in the credential call: close() has not returned
+    assert worker.is_alive()
+    gate.set()
+    closing.results()
     assert not worker.is_alive()
     assert refresh_threads() == []
     assert attach(policy) == "Bearer token-2"  # it ran to the end and was kept
@@ -60,12 +70,23 @@ def test_after_close_a_due_token_is_refreshed_inline(
 
 
 def test_with_closes(credential: SyncScriptedCredential, clock: FakeClock) -> None:
-    with make_sync_policy(credential, clock) as policy:
-        prime(policy, clock)
-        credential.gate = threading.Event()
-        attach(policy)
-        (worker,) = policy._runner.threads
-        threading.Timer(0.05, credential.gate.set).start()
+    policy = make_sync_policy(credential, clock)
+    workers: list[threading.Thread] = []
+
+    def use_then_leave(_: int) -> None:
+        with policy as entered:
+            assert entered is policy
+            start_stuck_refresh(policy, credential, clock)
+            workers.extend(policy._runner.threads)
+
+    leaving = Threads(1, use_then_leave)
+    eventually(lambda: closing_waits(policy))  # leaving the block, close() waits for the refresh thread
+    assert leaving.finished == 0
+    (worker,) = workers
+    assert worker.is_alive()
+    assert credential.gate is not None
+    credential.gate.set()
+    leaving.results()
     assert not worker.is_alive()
     assert policy._store.closed
 
@@ -205,11 +226,11 @@ def test_a_waiter_giving_up_as_the_refresh_ends_gets_its_outcome_not_a_timeout()
     def finish(result: Any, error: BaseException | None) -> Verdict:
         recorded.append(error)
         recording.set()
-        release.wait(10)  # the outcome is being recorded while the deadline passes
+        release.wait(HANG_GUARD)  # the outcome is being recorded while the deadline passes
         return outcome
 
     flight = runner.start("key", lambda: "a token", finish, timeout=0.0, name="bgrefresh test")
-    assert recording.wait(10)
+    assert recording.wait(HANG_GUARD)
     verdicts: list[Verdict] = []
     waiter = threading.Thread(target=lambda: verdicts.append(runner.wait(flight)))
     waiter.start()
@@ -226,7 +247,7 @@ def test_a_refresh_whose_outcome_cannot_be_recorded_still_releases_its_waiters()
     gate = threading.Event()
 
     def fetch() -> str:
-        gate.wait(10)
+        gate.wait(HANG_GUARD)
         return "a token"
 
     def finish(result: Any, error: BaseException | None) -> Verdict:
@@ -247,7 +268,8 @@ def test_a_refresh_whose_outcome_cannot_be_recorded_still_releases_its_waiters()
     verdicts: list[Verdict] = []
     waiter = threading.Thread(target=lambda: verdicts.append(runner.wait(flight)))
     waiter.start()
-    gate.set()
+    eventually(lambda: blocked_in_wait(flight.done) == 1)  # the other request waits on it ...
+    gate.set()  # ... before the refresh ends
     running.join(10)
     waiter.join(10)
     assert [str(exc) for exc in failures] == ["a logging filter failed"]  # the owner sees the error

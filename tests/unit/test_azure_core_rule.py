@@ -1,7 +1,10 @@
 """azure-core's due rule where subclasses and tests read it: ``_refresh_jitter``, ``_token = X``, falsy refresh_on.
 
-Judged on the real wall clock, as azure-core's own policy is, and, where the installed azure-core
-has the jittered rule (1.38.3+), against azure-core's own policy doing the same thing.
+Judged on the wall clock, ``time.time()``, as azure-core's own policy is, and, where the installed
+azure-core has the jittered rule (1.38.3+), against azure-core's own policy doing the same thing.
+The clock is stopped (time-machine) half way through a second: a token assigned with
+``int(time.time()) + left`` then has exactly ``left - 0.5`` seconds left when judged, however long
+a loaded machine takes between the two.
 """
 
 from __future__ import annotations
@@ -9,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import time_machine
 from azure.core.credentials import AccessTokenInfo
 from azure.core.pipeline.policies import AsyncBearerTokenCredentialPolicy, BearerTokenCredentialPolicy
 
@@ -21,6 +26,12 @@ from tests.support import ScriptedCredential, SyncScriptedCredential
 
 SCOPE = "https://management.azure.com/.default"
 OURS = [AsyncBackgroundRefreshTokenPolicy, BackgroundRefreshTokenPolicy]
+
+
+@pytest.fixture(autouse=True)
+def stopped_wall_clock() -> Iterator[None]:
+    with time_machine.travel(1_800_000_000.5, tick=False):
+        yield
 
 
 def has_jittered_rule() -> bool:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import FakeClock, ScriptedCredential, bearer, make_request
+from tests.support import HANG_GUARD, FakeClock, LoopClock, ScriptedCredential, bearer, loop_until, make_request
 
 
 async def prime(policy: Any, clock: FakeClock, *, age: float = 3400) -> None:
@@ -22,9 +22,10 @@ async def test_due_token_is_attached_while_the_refresh_runs(
     await prime(policy, clock)
     credential.gate = asyncio.Event()  # the token endpoint now hangs until released
     request = make_request()
-    await asyncio.wait_for(policy.on_request(request), 1)  # returns although the credential is stuck
+    await asyncio.wait_for(policy.on_request(request), HANG_GUARD)  # returns although the credential is stuck
     assert bearer(request) == "Bearer token-1"
-    assert len(credential.calls) == 2  # the refresh had begun before on_request returned
+    assert len(credential.calls) == 2  # the refresh had begun before on_request returned ...
+    assert credential.finished == 1  # ... and is still held in the credential call
     credential.gate.set()
     await policy.close()
 
@@ -46,9 +47,10 @@ async def test_hundreds_of_concurrent_requests_one_credential_call_none_waiting(
     await prime(policy, clock)
     credential.gate = asyncio.Event()
     requests = [make_request() for _ in range(500)]
-    await asyncio.wait_for(asyncio.gather(*(policy.on_request(r) for r in requests)), 1)
+    await asyncio.wait_for(asyncio.gather(*(policy.on_request(r) for r in requests)), HANG_GUARD)
     assert {bearer(r) for r in requests} == {"Bearer token-1"}
     assert len(credential.calls) == 2
+    assert credential.finished == 1  # all 500 returned while the refresh was held in the credential call
     credential.gate.set()
     await asyncio.sleep(0)
     later = make_request()
@@ -99,20 +101,30 @@ async def test_cancelling_the_request_that_started_it_leaves_the_refresh_running
 
 
 async def test_background_refresh_does_not_inherit_the_request_deadline(
-    policy: Any, credential: ScriptedCredential, clock: FakeClock
+    policy: Any, credential: ScriptedCredential, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    loop_clock = LoopClock(monkeypatch)  # the deadlines pass when the test says so
     await prime(policy, clock)
     credential.gate = asyncio.Event()
+    attached: list[str] = []
 
     async def request_with_deadline() -> None:
-        await asyncio.wait_for(policy.on_request(make_request()), timeout=0.05)
+        request = make_request()
+        await asyncio.wait_for(policy.on_request(request), timeout=0.05)
+        attached.append(bearer(request))
         await asyncio.sleep(1)  # the request's own work, cut short by its deadline
 
+    deadline = asyncio.ensure_future(asyncio.wait_for(request_with_deadline(), timeout=0.05))
+    await loop_until(lambda: attached)  # on_request returned, having started the refresh
+    assert attached == ["Bearer token-1"]
+    assert len(credential.calls) == 2
+    await loop_clock.advance(0.05)  # the request's deadline passes while the refresh is held
     with pytest.raises(asyncio.TimeoutError):
-        await asyncio.wait_for(request_with_deadline(), timeout=0.05)
+        await deadline
     assert credential.cancelled == 0
     credential.gate.set()
-    await asyncio.sleep(0.01)
+    await policy.wait_for_refreshes()
+    assert credential.cancelled == 0
     assert credential.finished == 2
 
 

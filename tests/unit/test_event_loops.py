@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
 from bgrefresh_policy import AsyncBackgroundRefreshTokenPolicy
-from tests.support import FakeClock, ScriptedCredential, bearer, make_request
+from tests.support import HANG_GUARD, FakeClock, ScriptedCredential, bearer, eventually_async, make_request
 from tests.unit.conftest import SCOPE, make_policy
 
 
@@ -111,12 +112,14 @@ def test_trio_background_refresh() -> None:
         async with policy._lock:  # a trio lock
             pass
         request = make_request()
-        with trio.fail_after(1):
+        with trio.fail_after(HANG_GUARD):
             await policy.on_request(request)  # returns while the refresh hangs
         assert bearer(request) == "Bearer token-1"
         assert len(credential.calls) == 2
+        assert credential.finished == 1  # the refresh is still held in the credential call
         credential.gate.set()
-        await trio.sleep(0.01)
+        await trio.testing.wait_all_tasks_blocked()  # the refresh task has run to its end
+        assert credential.finished == 2
         later = make_request()
         await policy.on_request(later)
         assert bearer(later) == "Bearer token-2"
@@ -143,15 +146,18 @@ def test_trio_inline_refresh_survives_the_starter_being_cancelled() -> None:
 
     async def main() -> None:
         credential.gate = trio.Event()
-        with trio.fail_after(2):
+        with trio.fail_after(HANG_GUARD):
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(starter)
-                await trio.sleep(0.01)
+                await trio.testing.wait_all_tasks_blocked()
                 assert len(credential.calls) == 1  # the starter's refresh is running
                 nursery.start_soon(other)
-                await trio.sleep(0.01)
+                await trio.testing.wait_all_tasks_blocked()  # the other request waits on it
+                assert results == []
                 starter_scopes[0].cancel()
-                await trio.sleep(0.01)
+                await trio.testing.wait_all_tasks_blocked()  # the starter is gone; the refresh is held still
+                assert credential.cancelled == 0
+                assert results == []
                 credential.gate.set()
         assert starter_scopes[0].cancelled_caught
         assert results == ["Bearer token-1"]
@@ -165,17 +171,22 @@ def test_trio_refresh_timeout_applies() -> None:
     clock = FakeClock()
     credential = ScriptedCredential(clock=clock)
     policy = make_policy(credential, clock, refresh_timeout=0.05)
+    # Trio's clock, faked: it jumps to the next deadline once every task is blocked.
+    trio_clock = trio.testing.MockClock(autojump_threshold=0)
 
     async def main() -> None:
         await policy.on_request(make_request())
         clock.advance(3400)
         credential.gate = trio.Event()
         await policy.on_request(make_request())
-        await trio.sleep(0.2)
+        started = trio.current_time()
+        with trio.fail_after(HANG_GUARD):
+            await policy.wait_for_refreshes()  # ends only by the timeout: the gate stays shut
         assert credential.cancelled == 1  # timed out
+        assert trio.current_time() - started == pytest.approx(0.05)  # at refresh_timeout, on the fake clock
         await policy.close()
 
-    trio.run(main)
+    trio.run(main, clock=trio_clock)
 
 
 def test_trio_close_cancels_and_awaits_refreshes() -> None:
@@ -188,7 +199,7 @@ def test_trio_close_cancels_and_awaits_refreshes() -> None:
         clock.advance(3400)
         credential.gate = trio.Event()
         await policy.on_request(make_request())
-        with trio.fail_after(1):
+        with trio.fail_after(HANG_GUARD):
             await policy.close()
         assert credential.cancelled == 1
         await policy.close()
@@ -222,9 +233,11 @@ def test_trio_runs_do_not_share_runners_or_locks() -> None:
         await policy._lock.acquire()
 
     async def take_lock() -> None:
-        with trio.fail_after(1):
-            async with policy._lock:
-                pass
+        lock = policy._lock
+        lock.acquire_nowait()  # trio.WouldBlock if it were the first run's lock, still held
+        lock.release()
+        async with lock:
+            pass
 
     trio.run(hold_lock_until_the_run_ends)
     trio.run(take_lock)
@@ -242,16 +255,15 @@ def test_close_asks_another_threads_loop_to_cancel_its_refresh() -> None:
         credential.gate = asyncio.Event()  # hangs until cancelled
         await policy.on_request(make_request())
         started.set()
-        while credential.cancelled == 0:  # noqa: ASYNC110 - polls what the other thread causes
-            await asyncio.sleep(0.01)
+        await eventually_async(lambda: credential.cancelled)  # what the other thread's close() causes
         finished.set()
 
     thread = threading.Thread(target=lambda: asyncio.run(other_loop()))
     thread.start()
-    assert started.wait(5)
+    assert started.wait(HANG_GUARD)
     asyncio.run(policy.close())
-    assert finished.wait(2)
-    thread.join()
+    assert finished.wait(HANG_GUARD)
+    thread.join(HANG_GUARD)
     assert credential.cancelled == 1
 
 
@@ -281,11 +293,19 @@ def test_trio_wait_for_refreshes() -> None:
         clock.advance(3400)
         credential.gate = trio.Event()
         await policy.on_request(make_request())
+        returned: list[int] = []
+
+        async def wait_then_look() -> None:
+            await policy.wait_for_refreshes()
+            returned.append(credential.finished)  # how many calls had finished by then
+
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(policy.wait_for_refreshes)
-            await trio.sleep(0.01)
+            nursery.start_soon(wait_then_look)
+            await trio.testing.wait_all_tasks_blocked()  # it waits, on the held refresh
+            assert returned == []
             assert credential.finished == 1
             credential.gate.set()
+        assert returned == [2]
         assert credential.finished == 2
 
     trio.run(main)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import FakeClock, ScriptedCredential, bearer, make_request
+from tests.support import FakeClock, LoopClock, ScriptedCredential, bearer, make_request
 from tests.unit.conftest import make_policy
 
 
@@ -73,14 +73,17 @@ async def test_credential_answering_from_its_cache_does_not_make_the_policy_spin
 
 
 async def test_hung_refresh_is_cancelled_at_refresh_timeout(
-    clock: FakeClock, credential: ScriptedCredential, caplog: pytest.LogCaptureFixture
+    clock: FakeClock, credential: ScriptedCredential, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    loop_clock = LoopClock(monkeypatch)
     policy = make_policy(credential, clock, refresh_timeout=0.05, retry_delay=10)
     await due(policy, clock)
     credential.gate = asyncio.Event()  # never set: the endpoint hangs
     await policy.on_request(make_request())
-    await asyncio.sleep(0.2)
-    assert credential.cancelled == 1
+    await loop_clock.advance(0.04)
+    assert credential.cancelled == 0  # not before refresh_timeout ...
+    await loop_clock.advance(0.01)
+    assert credential.cancelled == 1  # ... and at it
     assert "TimeoutError" in caplog.text
     assert "refresh_timeout=0.05" in caplog.text
     clock.advance(10)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from azure.core.credentials import AccessTokenInfo
 
-from tests.support import FakeClock, ScriptedCredential, bearer, make_request
+from tests.support import FakeClock, LoopClock, ScriptedCredential, bearer, loop_until, make_request
 from tests.unit.conftest import make_policy
 
 
@@ -16,8 +16,11 @@ async def test_first_requests_share_one_credential_call(policy: Any, credential:
     credential.gate = asyncio.Event()
     requests = [make_request() for _ in range(300)]
     pending = asyncio.gather(*(policy.on_request(r) for r in requests))
-    await asyncio.sleep(0.01)
+    # The 300 tasks are ready before the refresh task the first of them starts: once the credential
+    # has been called, every request has run up to its wait.
+    await loop_until(lambda: credential.calls)
     assert not pending.done()  # no token yet: requests wait
+    assert len(credential.calls) == 1
     credential.gate.set()
     await pending
     assert len(credential.calls) == 1
@@ -49,12 +52,15 @@ async def test_inline_request_joins_the_background_refresh(
     credential.gate = asyncio.Event()
     await policy.on_request(make_request())  # background refresh starts
     clock.advance(150)  # 50 s left: below min_validity
-    waiters = [asyncio.ensure_future(policy.on_request(r)) for r in (make_request(), make_request())]
-    await asyncio.sleep(0.01)
+    joining = [make_request(), make_request()]
+    waiters = [asyncio.ensure_future(policy.on_request(r)) for r in joining]
+    await asyncio.sleep(0)  # each runs up to its wait
     assert not any(w.done() for w in waiters)
+    assert len(credential.calls) == 2  # joined, not a second call
     credential.gate.set()
     await asyncio.gather(*waiters)
-    assert len(credential.calls) == 2  # joined, not a second call
+    assert len(credential.calls) == 2
+    assert {bearer(r) for r in joining} == {"Bearer token-2"}  # they waited for the refresh they joined
 
 
 async def test_credential_error_reaches_every_waiter(policy: Any, credential: ScriptedCredential) -> None:
@@ -97,7 +103,9 @@ async def test_cancelling_every_waiter_still_caches_the_token(policy: Any, crede
     for waiter in waiters:
         waiter.cancel()
     credential.gate.set()
-    await asyncio.sleep(0.01)
+    await policy.wait_for_refreshes()
+    assert credential.cancelled == 0
+    assert credential.finished == 1
     request = make_request()
     await policy.on_request(request)
     assert bearer(request) == "Bearer token-1"
@@ -125,12 +133,18 @@ async def test_failed_inline_refresh_with_a_still_valid_token_keeps_serving_it(
     assert len(credential.calls) == 3
 
 
-async def test_inline_refresh_has_no_timeout(clock: FakeClock, credential: ScriptedCredential) -> None:
+async def test_inline_refresh_has_no_timeout(
+    clock: FakeClock, credential: ScriptedCredential, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """refresh_timeout bounds background refreshes only: a slow credential (say, interactive) still answers."""
+    loop_clock = LoopClock(monkeypatch)
     policy = make_policy(credential, clock, refresh_timeout=0.05)
     credential.gate = asyncio.Event()
     waiter = asyncio.ensure_future(policy.on_request(make_request()))
-    await asyncio.sleep(0.2)
+    await loop_until(lambda: credential.calls)  # the inline refresh is in the credential call
+    await loop_clock.advance(3600)  # any timer armed for refresh_timeout has fired
+    assert credential.cancelled == 0
+    assert not waiter.done()
     credential.gate.set()
     await waiter
     assert credential.cancelled == 0

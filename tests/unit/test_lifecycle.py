@@ -14,7 +14,7 @@ from azure.core.credentials import AccessTokenInfo
 from azure.core.pipeline import AsyncPipeline
 
 from bgrefresh_policy import AsyncBackgroundRefreshTokenPolicy
-from tests.support import FakeClock, ScriptedCredential, ScriptedTransport, bearer, make_request
+from tests.support import HANG_GUARD, FakeClock, LoopClock, ScriptedCredential, ScriptedTransport, bearer, make_request
 from tests.unit.conftest import SCOPE, make_policy
 
 
@@ -85,7 +85,7 @@ async def test_refresh_cancelled_before_it_began_releases_its_waiters(
         await asyncio.sleep(0)
     await policy.close()  # cancels the refresh before its first step
     assert runner.flights == {}
-    await asyncio.wait_for(waiter, 1)  # the waiter refreshed again instead of hanging
+    await asyncio.wait_for(waiter, HANG_GUARD)  # the waiter refreshed again instead of hanging
     assert len(credential.calls) == 1  # the cancelled refresh never reached the credential
     assert runner._tasks == {}
 
@@ -187,23 +187,32 @@ async def test_wait_for_refreshes_returns_once_the_background_refresh_landed(
     await due(policy, clock)
     credential.gate = asyncio.Event()
     await policy.on_request(make_request())
-    waiting = asyncio.ensure_future(policy.wait_for_refreshes())
-    await asyncio.sleep(0.01)
+
+    async def wait_then_look() -> str:
+        await policy.wait_for_refreshes()
+        return str(policy._store.current(policy._default_key).token.token)  # what had landed by then
+
+    waiting = asyncio.ensure_future(wait_then_look())
+    await asyncio.sleep(0)  # it runs up to its wait
     assert not waiting.done()
     credential.gate.set()
-    await asyncio.wait_for(waiting, 1)
+    assert await asyncio.wait_for(waiting, HANG_GUARD) == "token-2"
     assert credential.finished == 2
-    assert policy._store.current(policy._default_key).token.token == "token-2"
 
 
 async def test_cancelling_wait_for_refreshes_leaves_the_refresh_running(
-    policy: Any, credential: ScriptedCredential, clock: FakeClock
+    policy: Any, credential: ScriptedCredential, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    loop_clock = LoopClock(monkeypatch)  # the deadline passes when the test says so
     await due(policy, clock)
     credential.gate = asyncio.Event()
     await policy.on_request(make_request())
+    waiting = asyncio.ensure_future(asyncio.wait_for(policy.wait_for_refreshes(), 0.01))
+    await asyncio.sleep(0)  # it starts waiting, on the held refresh, and arms its deadline
+    await loop_clock.advance(0.01)
     with pytest.raises(asyncio.TimeoutError):
-        await asyncio.wait_for(policy.wait_for_refreshes(), 0.01)
+        await waiting
+    assert credential.cancelled == 0
     credential.gate.set()
     await policy.wait_for_refreshes()
     assert credential.cancelled == 0
