@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import traceback
 from typing import Any
 
@@ -88,6 +89,37 @@ async def test_nothing_secret_is_logged_printed_or_raised(
     # its cached token, so the inline failure with a valid token is not an error here.)
     assert any("refresh_timeout" in r.getMessage() for r in warnings)
     assert_nothing_secret(caplog.records, printed, secrets)
+
+
+async def test_a_token_assigned_through_the_private_token_attribute_is_never_logged(
+    emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # every logger: ours, azure-core, azure-identity, msal
+    assigned = {"assigned-secret-" + "a" * 40, "assigned-secret-" + "b" * 40}
+    first, second = sorted(assigned)
+    printed: list[str] = []
+    async with (
+        secret_credential(emulator, retry_total=0) as credential,
+        background_policy(credential) as policy,
+        arm_client(emulator, credential, policy) as client,
+    ):
+        # Due (200 s left): the request carries it and starts a background refresh; ARM answers 401.
+        policy._token = AccessTokenInfo(first, int(time.time()) + 200)
+        printed += [repr(o) for o in _objects_of(policy)] + [repr(policy._refresh_jitter)]
+        with pytest.raises(Exception) as rejected:  # noqa: PT011 - whatever the client makes of the 401
+            await client.resource_groups.get("rg-alpha")
+        printed += [str(rejected.value), repr(rejected.value), traceback.format_exc()]
+        await policy.wait_for_refreshes()
+        await client.resource_groups.get("rg-alpha")  # the emulator's token, refreshed
+        policy._token = AccessTokenInfo(second, int(time.time()) + 3600)
+        printed += [repr(o) for o in _objects_of(policy)] + [repr(policy._need_new_token())]
+        policy._token = None
+        for _ in range(10):
+            await client.resource_groups.get("rg-alpha")
+    assert emulator.arm.unauthorized >= 1  # the assigned token reached ARM: the paths ran
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("bgrefresh_policy")]
+    assert any("refreshing in the background" in m for m in ours)
+    assert_nothing_secret(caplog.records, printed, {*assigned, CLIENT_SECRET, *emulator.tokens.issued})
 
 
 async def test_a_token_for_one_key_is_never_attached_for_another(emulator: Emulator) -> None:
