@@ -15,8 +15,11 @@ import azure.core
 import bgrefresh_policy
 from bgrefresh_policy._demo.arguments import count, seconds
 
-from .scenarios import many_cycles, refresh_burst, steady_state
-from .sync_scenarios import sync_refresh_burst, sync_steady_state
+from .hot_path import async_hot_path, memory_per_policy, sync_hot_path
+from .import_cost import import_cost
+from .scenarios import many_cycles, refresh_burst
+from .starter import starter_cost
+from .sync_scenarios import sync_refresh_burst
 
 
 def _machine() -> dict[str, Any]:
@@ -47,6 +50,19 @@ def _print_latency(title: str, result: dict[str, Any]) -> None:
         )
 
 
+def _print_ratios(title: str, result: dict[str, Any]) -> None:
+    """One row per measurement: ns per request for each side, and ours / azure-core's over the rounds."""
+    print(f"\n{title}")
+    print(f"{'':<22}{'azure-core ns':>14}{'bgrefresh ns':>14}{'floor ns':>10}{'ratio min':>11}{'median':>8}{'max':>7}")
+    for what, row in result.items():
+        ns, ratio = row["ns"], row["ratio"]
+        floor = f"{ns['floor']:>10.0f}" if "floor" in ns else f"{'':>10}"
+        print(
+            f"{what:<22}{ns['azure-core']:>14.0f}{ns['bgrefresh']:>14.0f}{floor}"
+            f"{ratio['min']:>11.2f}{ratio['median']:>8.2f}{ratio['max']:>7.2f}"
+        )
+
+
 async def _main(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {"machine": _machine(), "args": vars(args)}
     print("machine: " + ", ".join(f"{k}={v}" for k, v in report["machine"].items()))
@@ -60,12 +76,13 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
             f"({kind} transport; medians of {args.repeats} runs; credential calls: the most in one run)",
             result,
         )
-    steady = await steady_state(rounds=args.rounds, batch=args.batch)
-    report["steady_state"] = steady
-    print(f"\n3. steady state: on_request with a valid token, {args.rounds} interleaved rounds of {args.batch}")
-    for name, ns in steady["ns_per_call"].items():
-        print(f"{name:<12}{ns:>9.0f} ns per call")
-    print(f"median ratio bgrefresh/azure-core: {steady['median_ratio']:.3f}")
+    hot = await async_hot_path(rounds=args.rounds, batch=args.batch)
+    report["async_hot_path"] = hot
+    _print_ratios(
+        f"3. async, valid 2 KB token: on_request, send() and AsyncPipeline.run, {args.rounds} interleaved rounds "
+        f"of {args.batch}; ratio = bgrefresh / azure-core",
+        hot,
+    )
     cycles = await many_cycles(requests=args.requests, cycles=args.cycles)
     report["many_cycles"] = cycles
     print(f"\n4. {args.requests} requests across {args.cycles} compressed refresh cycles")
@@ -90,12 +107,38 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
             "the most in one run)",
             result,
         )
-    sync_steady = sync_steady_state(rounds=args.rounds, batch=args.batch)
-    report["sync_steady_state"] = sync_steady
-    print(f"\n7. sync steady state: on_request with a valid token, {args.rounds} interleaved rounds of {args.batch}")
-    for name, ns in sync_steady["ns_per_call"].items():
-        print(f"{name:<12}{ns:>9.0f} ns per call")
-    print(f"median ratio bgrefresh/azure-core: {sync_steady['median_ratio']:.3f}")
+    sync_hot = sync_hot_path(rounds=args.rounds, batch=args.batch, threads=16)
+    report["sync_hot_path"] = sync_hot
+    _print_ratios(
+        f"7. sync, valid 2 KB token: on_request, send(), Pipeline.run, and Pipeline.run from 16 threads, "
+        f"{args.rounds} interleaved rounds of {args.batch}; ratio = bgrefresh / azure-core",
+        sync_hot,
+    )
+    print(
+        f"\n8. the request that starts a background refresh, with the whole burst in flight (credential takes "
+        f"{args.refresh_latency} s): ms inside the authentication policy"
+    )
+    print(f"{'in flight':>10}{'policy':>12}{'starter':>10}{'others (median)':>17}")
+    for in_flight in (1000, 10_000):
+        starter = await starter_cost(in_flight=in_flight, refresh_latency=args.refresh_latency)
+        report[f"starter_{in_flight}"] = starter
+        for name, row in starter.items():
+            print(f"{in_flight:>10}{name:>12}{row['starter_ms']:>10.2f}{row['others_median_ms']:>17.3f}")
+    memory = memory_per_policy(count=1000)
+    report["memory_per_policy"] = memory
+    print("\n9. memory per policy after its first request (bytes; the credential and its token not counted)")
+    for kind in ("async", "sync"):
+        theirs, ours = memory["bytes"][f"{kind}/azure-core"], memory["bytes"][f"{kind}/bgrefresh"]
+        print(f"{kind:<8}azure-core {theirs:>6.0f}  bgrefresh {ours:>6.0f}  ratio {memory['ratio'][kind]:.2f}")
+    imports = import_cost(rounds=args.import_rounds)
+    report["import"] = imports
+    print(
+        f"\n10. import, each in a new interpreter, {args.import_rounds} interleaved rounds: "
+        f"azure.core.pipeline.policies {imports['ms']['azure-core']:.1f} ms, bgrefresh_policy "
+        f"{imports['ms']['bgrefresh']:.1f} ms ({imports['modules']['bgrefresh'] - imports['modules']['azure-core']} "
+        f"modules more); ratio min/median/max {imports['ratio']['min']:.2f}/{imports['ratio']['median']:.2f}/"
+        f"{imports['ratio']['max']:.2f}"
+    )
     return report
 
 
@@ -109,8 +152,9 @@ def _parser() -> argparse.ArgumentParser:
     add("--repeats", type=count, default=5, help="runs of each burst case (medians reported), >= 1")
     add("--threads", type=count, default=32, help="threads per sync burst, >= 1")
     add("--per-thread", type=count, default=20, help="requests each thread sends per sync burst, >= 1")
-    add("--rounds", type=count, default=40, help="interleaved rounds, steady state, >= 1")
-    add("--batch", type=count, default=5000, help="on_request calls per round, >= 1")
+    add("--rounds", type=count, default=40, help="interleaved rounds of the hot-path measurements, >= 1")
+    add("--batch", type=count, default=5000, help="requests per round of the hot-path measurements, >= 1")
+    add("--import-rounds", type=count, default=20, help="interleaved rounds of the import measurement, >= 1")
     add("--requests", type=count, default=100_000, help="requests across the compressed cycles, >= --cycles")
     add("--cycles", type=count, default=1000, help="compressed refresh cycles, >= 1")
     add("--json", type=Path, default=Path("benchmarks/results/latest.json"), help="where to write the results")

@@ -11,21 +11,14 @@ from collections.abc import Iterable
 from typing import Any
 
 import aiohttp
-from azure.core.pipeline import AsyncPipeline, PipelineContext, PipelineRequest
+import time_machine
+from azure.core.pipeline import AsyncPipeline
 from azure.core.pipeline.transport import AioHttpTransport
 from azure.core.rest import HttpRequest
 
 from bgrefresh_policy._demo.report import percentile
 
 from .harness import POLICIES, LoopbackService, NoopTransport, SlowCredential
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def latency_ms(values: list[float]) -> dict[str, float]:
@@ -92,73 +85,44 @@ def summarise_bursts(runs: dict[str, list[dict[str, float]]], names: Iterable[st
     return results
 
 
-async def steady_state(*, rounds: int, batch: int) -> dict[str, Any]:
-    """Scenario 3: ``on_request`` with a valid token, batches of each policy interleaved, median ratio."""
-    policies = {name: make(SlowCredential()) for name, make in POLICIES.items()}
-    request = PipelineRequest(HttpRequest("GET", "https://bench.invalid/resource"), PipelineContext(None))
-    for policy in policies.values():
-        await policy.on_request(request)  # the first token
-
-    async def timed(policy: Any) -> float:
-        on_request = policy.on_request
-        start = time.perf_counter()
-        for _ in range(batch):
-            await on_request(request)
-        return time.perf_counter() - start
-
-    names = list(policies)
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    ratios = []
-    for index in range(rounds):
-        order = names if index % 2 == 0 else names[::-1]  # ABAB then BABA: no fixed order bias
-        for name in order:
-            samples[name].append(await timed(policies[name]))
-        ratios.append(samples["bgrefresh"][-1] / samples["azure-core"][-1])
-    for policy in policies.values():
-        if hasattr(policy, "close"):
-            await policy.close()
-    per_call = {name: statistics.median(values) / batch * 1e9 for name, values in samples.items()}
-    return {"ns_per_call": per_call, "median_ratio": statistics.median(ratios)}
-
-
 async def many_cycles(*, requests: int, cycles: int) -> dict[str, Any]:
-    """Scenario 4: ``requests`` across ``cycles`` compressed refresh cycles on a settable clock.
+    """Scenario 4: ``requests`` across ``cycles`` compressed refresh cycles, the wall clock moved by time-machine.
 
-    Tokens live 400 s and each cycle moves the clock 101 s on, so the token issued in the previous
-    cycle has 299 s left: due under azure-core's rule (jitter 0), and above ``min_validity``. Each
-    cycle therefore needs exactly one credential call. Memory is traced across the whole run, and
+    Tokens live 400 s and each cycle moves the clock 201 s on, so the token issued in the previous
+    cycle has 199 s left: due under azure-core's rule whatever its jitter, and above ``min_validity``.
+    Each cycle therefore needs exactly one credential call. Memory is traced across the whole run, and
     its growth is taken between the tenth and the last cycle, after warm-up.
     """
     per_cycle = requests // cycles
     results: dict[str, Any] = {}
     for name, make in POLICIES.items():
-        clock = _Clock()
-        credential = SlowCredential(clock=clock, lifetime=400.0)
-        policy = make(credential, clock=clock)
-        pipeline: AsyncPipeline[Any, Any] = AsyncPipeline(NoopTransport(), policies=[policy])
-        url = "https://bench.invalid/resource"
-        await _burst(pipeline, url, 1)
-        gc.collect()
-        tracemalloc.start()
-        memory_at: dict[int, int] = {}
-        for cycle in range(1, cycles + 1):
-            clock.now += 101.0
-            await _burst(pipeline, url, per_cycle)
-            await asyncio.sleep(0)  # a background refresh finishes here
-            if cycle in (cycles // 10, cycles):
-                gc.collect()
-                memory_at[cycle] = tracemalloc.get_traced_memory()[0]
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        live_tasks = len([t for t in asyncio.all_tasks() if t is not asyncio.current_task()])
-        results[name] = {
-            "requests": per_cycle * cycles,
-            "cycles": cycles,
-            "credential_calls": credential.calls - 1,
-            "peak_memory_kib": peak / 1024,
-            "memory_growth_kib": (memory_at[cycles] - memory_at[cycles // 10]) / 1024,
-            "live_tasks_at_end": live_tasks,
-        }
-        if hasattr(policy, "close"):
-            await policy.close()
+        with time_machine.travel(time.time(), tick=False) as traveller:  # asyncio's monotonic clock runs on
+            credential = SlowCredential(lifetime=400.0)
+            policy = make(credential)
+            pipeline: AsyncPipeline[Any, Any] = AsyncPipeline(NoopTransport(), policies=[policy])
+            url = "https://bench.invalid/resource"
+            await _burst(pipeline, url, 1)
+            gc.collect()
+            tracemalloc.start()
+            memory_at: dict[int, int] = {}
+            for cycle in range(1, cycles + 1):
+                traveller.shift(201.0)
+                await _burst(pipeline, url, per_cycle)
+                await asyncio.sleep(0)  # a background refresh finishes here
+                if cycle in (cycles // 10, cycles):
+                    gc.collect()
+                    memory_at[cycle] = tracemalloc.get_traced_memory()[0]
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            live_tasks = len([t for t in asyncio.all_tasks() if t is not asyncio.current_task()])
+            results[name] = {
+                "requests": per_cycle * cycles,
+                "cycles": cycles,
+                "credential_calls": credential.calls - 1,
+                "peak_memory_kib": peak / 1024,
+                "memory_growth_kib": (memory_at[cycles] - memory_at[cycles // 10]) / 1024,
+                "live_tasks_at_end": live_tasks,
+            }
+            if hasattr(policy, "close"):
+                await policy.close()
     return results

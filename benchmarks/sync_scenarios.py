@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,7 +14,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from azure.core.credentials import AccessTokenInfo, TokenRequestOptions
-from azure.core.pipeline import Pipeline, PipelineContext, PipelineRequest
+from azure.core.pipeline import Pipeline
 from azure.core.pipeline.policies import BearerTokenCredentialPolicy
 from azure.core.pipeline.transport import HttpResponse, HttpTransport, RequestsTransport
 from azure.core.rest import HttpRequest
@@ -184,29 +183,3 @@ def sync_refresh_burst(
                         raise RuntimeError(f"{name}: the burst did not cross a refresh")
                     runs.setdefault(f"{name}/{case}", []).append({**latency_ms(latencies), "credential_calls": calls})
     return summarise_bursts(runs, SYNC_POLICIES)
-
-
-def sync_steady_state(*, rounds: int, batch: int) -> dict[str, Any]:
-    """Sync scenario 2: ``on_request`` with a valid token, batches of each policy interleaved, median ratio."""
-    policies = {name: make(BlockingCredential()) for name, make in SYNC_POLICIES.items()}
-    request = PipelineRequest(HttpRequest("GET", "https://bench.invalid/resource"), PipelineContext(None))
-    for policy in policies.values():
-        policy.on_request(request)  # the first token
-
-    def timed(policy: Any) -> float:
-        on_request = policy.on_request
-        start = time.perf_counter()
-        for _ in range(batch):
-            on_request(request)
-        return time.perf_counter() - start
-
-    names = list(policies)
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    ratios = []
-    for index in range(rounds):
-        for name in names if index % 2 == 0 else names[::-1]:
-            samples[name].append(timed(policies[name]))
-        ratios.append(samples["bgrefresh"][-1] / samples["azure-core"][-1])
-    policies["bgrefresh"].close()
-    per_call = {name: statistics.median(values) / batch * 1e9 for name, values in samples.items()}
-    return {"ns_per_call": per_call, "median_ratio": statistics.median(ratios)}

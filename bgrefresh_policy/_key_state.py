@@ -1,19 +1,36 @@
-"""Per-key refresh bookkeeping: the cached token, its generation and the back-off.
+"""One token key's state, pure: the cached token, the refresh decision, the generation and the back-off.
 
-Pure state transitions with the time passed in. The policy serialises every call
-with its state lock; nothing here locks, sleeps or awaits.
+Nothing here does I/O, takes a lock or touches an event loop: the store serialises every call
+with its lock, and the whole rule set is tested with plain numbers.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from ._decision import Action, CachedToken, decide
+from azure.core.credentials import AccessToken, AccessTokenInfo
+
+from ._azure_core import DEFAULT_REFRESH_WINDOW, is_due
 from ._options import RefreshOptions
 
-__all__ = ["Completion", "KeyState", "TokenKey"]
+__all__ = [
+    "Action",
+    "BackgroundMark",
+    "CachedToken",
+    "Completion",
+    "KeyState",
+    "TokenKey",
+    "checked_token",
+    "decide",
+]
+
+TokenLike = AccessToken | AccessTokenInfo
+
+# A token is surely not due before its due moment less this margin, whatever the rounding of the
+# comparisons azure-core's rule makes: requests before it need one comparison, not the whole rule.
+_MARGIN = 1e-3
 
 
 class TokenKey(NamedTuple):
@@ -25,6 +42,127 @@ class TokenKey(NamedTuple):
     @classmethod
     def of(cls, scopes: Sequence[str], tenant_id: str | None = None) -> TokenKey:
         return cls(tuple(sorted(scopes)), tenant_id)
+
+
+class Action(enum.Enum):
+    """What a request does with the token it finds."""
+
+    ATTACH = "attach"
+    """Attach the cached token; nothing else to do."""
+    BACKGROUND = "background"
+    """Attach the cached token and start a background refresh."""
+    INLINE = "inline"
+    """Wait for a refresh (start one, or join the one in flight)."""
+
+
+class CachedToken:
+    """A token the policy holds, with the numbers the decision needs.
+
+    The token string stays inside ``token``; ``repr`` never shows it, because
+    ``AccessTokenInfo.__repr__`` does.
+
+    :param token: what the credential returned.
+    :param int jitter: seconds (0-60) added to ``refresh_on`` or taken off the refresh window, drawn per token.
+    :param int serial: identifies this token for a later 401 on a request that carried it.
+    """
+
+    __slots__ = ("_jitter", "expires_on", "fresh_until", "refresh_on", "serial", "token")
+
+    def __init__(self, token: Any, *, jitter: int, serial: int) -> None:
+        self.token = token
+        self.expires_on: float = token.expires_on
+        # AccessToken has no refresh_on; AccessTokenInfo has an optional one.
+        self.refresh_on: float | None = getattr(token, "refresh_on", None)
+        self.serial = serial
+        self.jitter = jitter
+
+    @property
+    def jitter(self) -> int:
+        """The token's refresh jitter; setting it moves the moment the token falls due."""
+        return self._jitter
+
+    @jitter.setter
+    def jitter(self, value: int) -> None:
+        self._jitter = value
+        due = (
+            min(self.refresh_on + value, self.expires_on)
+            if self.refresh_on
+            else self.expires_on - (DEFAULT_REFRESH_WINDOW - value)
+        )
+        # Before this, is_due() is False: requests check one number on the hot path.
+        self.fresh_until: float = due - _MARGIN
+
+    def __repr__(self) -> str:
+        return (
+            f"CachedToken(expires_on={self.expires_on}, refresh_on={self.refresh_on}, "
+            f"jitter={self.jitter}, serial={self.serial})"
+        )
+
+    def is_due(self, now: float) -> bool:
+        """Whether azure-core's policy would ask the credential for a new token at ``now``.
+
+        :param float now: Unix time.
+        :rtype: bool
+        :return: True when a refresh is due.
+        """
+        return now >= self.fresh_until and is_due(self.expires_on, self.refresh_on, self._jitter, now)
+
+
+def decide(
+    current: CachedToken | None,
+    now: float,
+    *,
+    min_validity: float,
+    retry_not_before: float,
+    background_busy: bool,
+    background_allowed: bool,
+) -> Action:
+    """Choose what a request does.
+
+    :param current: the cached token for the request's key, if any.
+    :param float now: Unix time.
+    :keyword float min_validity: below this remaining lifetime the request waits for a new token.
+    :keyword float retry_not_before: the back-off after a failed or fruitless attempt ends here.
+    :keyword bool background_busy: a background refresh for this key is already running.
+    :keyword bool background_allowed: a background refresh may start (the policy is open).
+    :return: the action.
+    :rtype: Action
+    """
+    if current is None or current.expires_on <= now:
+        return Action.INLINE
+    if not current.is_due(now):
+        return Action.ATTACH
+    if current.expires_on - now < min_validity:
+        # Still valid but nearly spent. Right after a failed or fruitless attempt, keep
+        # using it rather than making every request wait on a token endpoint that just failed.
+        return Action.ATTACH if now < retry_not_before else Action.INLINE
+    if background_busy or now < retry_not_before:
+        return Action.ATTACH
+    return Action.BACKGROUND if background_allowed else Action.INLINE
+
+
+def checked_token(result: Any, method: str) -> TokenLike:
+    """Return ``result`` if it looks like an access token, else raise a clear error.
+
+    The message names types only: ``result`` may hold a token string.
+
+    :param result: what the credential returned.
+    :param str method: the credential method that returned it, for the message.
+    :return: ``result``.
+    :rtype: ~azure.core.credentials.AccessToken or ~azure.core.credentials.AccessTokenInfo
+    :raises TypeError: ``result`` has no ``str`` token or no numeric ``expires_on``.
+    """
+    token = getattr(result, "token", None)
+    expires_on = getattr(result, "expires_on", None)
+    if not isinstance(token, str) or isinstance(expires_on, bool) or not isinstance(expires_on, (int, float)):
+        raise TypeError(
+            f"credential.{method} returned {type(result).__name__}; expected an AccessTokenInfo or "
+            "AccessToken with a str 'token' and a numeric 'expires_on'"
+        )
+    refresh_on = getattr(result, "refresh_on", None)
+    if refresh_on is not None and (isinstance(refresh_on, bool) or not isinstance(refresh_on, (int, float))):
+        raise TypeError(f"credential.{method} returned a token whose refresh_on is {type(refresh_on).__name__}")
+    return result  # type: ignore[no-any-return]
 
 
 class Completion(enum.Enum):
@@ -59,16 +197,37 @@ class BackgroundMark:
 class KeyState:
     """Everything the policy remembers about one token key."""
 
-    __slots__ = ("background", "current", "generation", "retry_not_before")
+    __slots__ = ("background", "current", "generation", "last_used", "lifetime", "retry_not_before")
 
     def __init__(self) -> None:
         self.current: CachedToken | None = None
+        # Unix time a request last went past the hot path for this key (and so, with the token's
+        # expiry, when the key was last of use), and how long its last token lived: the store
+        # forgets a key whose token expired and that no request needed for that long.
+        self.last_used = float("-inf")
+        self.lifetime = 0.0
         # Bumped by every invalidation and explicit store; a refresh remembers the
         # generation it began in and may write back only if it is still current.
         self.generation = 0
         self.retry_not_before = float("-inf")
         # The running background refresh, or None.
         self.background: BackgroundMark | None = None
+
+    def forgettable(self, now: float) -> bool:
+        """Whether nothing would be lost by dropping this key: no token of use, no refresh, long unused.
+
+        :param float now: Unix time.
+        :rtype: bool
+        :return: True when the key's token has expired (or is gone), no background refresh runs,
+            and no request has needed the key for a token lifetime (5 minutes at least) since.
+        """
+        current = self.current
+        if self.background is not None or (current is not None and current.expires_on > now):
+            return False
+        # Requests attach a valid token without touching last_used, so it may have been of use
+        # until it expired.
+        idle_since = max(self.last_used, current.expires_on) if current is not None else self.last_used
+        return now - idle_since > max(self.lifetime, DEFAULT_REFRESH_WINDOW)
 
     @property
     def background_since(self) -> float | None:

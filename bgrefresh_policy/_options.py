@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import math
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
-from ._decision import DEFAULT_REFRESH_WINDOW, MAX_REFRESH_JITTER
+from ._azure_core import DEFAULT_REFRESH_WINDOW, MAX_REFRESH_JITTER
 
 __all__ = [
     "RefreshOptions",
@@ -17,6 +15,7 @@ __all__ = [
     "check_no_misspelt_option",
     "check_scopes",
     "check_wait_limit",
+    "refresh_options",
     "warn_if_inline_only",
 ]
 
@@ -39,23 +38,61 @@ def _seconds(name: str, value: Any, *, allow_zero: bool) -> float:
     return seconds
 
 
-@dataclass(frozen=True)
 class RefreshOptions:
     """The policy's refresh tuning, validated once at construction.
 
-    :ivar float min_validity: below this remaining lifetime a request waits for a new token.
-    :ivar float retry_delay: least time between background attempts for one token key.
-    :ivar float refresh_timeout: a background refresh running longer is cancelled.
+    :keyword float min_validity: below this remaining lifetime a request waits for a new token.
+    :keyword float retry_delay: least time between background attempts for one token key.
+    :keyword float refresh_timeout: a background refresh running longer is cancelled.
+    :raises TypeError: a value that is not a number.
+    :raises ValueError: a negative or non-finite value, or a zero ``refresh_timeout``.
     """
 
-    min_validity: float = 60.0
-    retry_delay: float = 30.0
-    refresh_timeout: float = 30.0
+    __slots__ = ("min_validity", "refresh_timeout", "retry_delay")
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "min_validity", _seconds("min_validity", self.min_validity, allow_zero=True))
-        object.__setattr__(self, "retry_delay", _seconds("retry_delay", self.retry_delay, allow_zero=True))
-        object.__setattr__(self, "refresh_timeout", _seconds("refresh_timeout", self.refresh_timeout, allow_zero=False))
+    def __init__(self, *, min_validity: float = 60.0, retry_delay: float = 30.0, refresh_timeout: float = 30.0) -> None:
+        self.min_validity = _seconds("min_validity", min_validity, allow_zero=True)
+        self.retry_delay = _seconds("retry_delay", retry_delay, allow_zero=True)
+        self.refresh_timeout = _seconds("refresh_timeout", refresh_timeout, allow_zero=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"RefreshOptions(min_validity={self.min_validity}, retry_delay={self.retry_delay}, "
+            f"refresh_timeout={self.refresh_timeout})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RefreshOptions):
+            return NotImplemented
+        return (self.min_validity, self.retry_delay, self.refresh_timeout) == (
+            other.min_validity,
+            other.retry_delay,
+            other.refresh_timeout,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.min_validity, self.retry_delay, self.refresh_timeout))
+
+    def __getstate__(self) -> tuple[float, float, float]:
+        return self.min_validity, self.retry_delay, self.refresh_timeout
+
+    def __setstate__(self, state: tuple[float, float, float]) -> None:
+        self.min_validity, self.retry_delay, self.refresh_timeout = state
+
+
+_DEFAULT = RefreshOptions()
+
+
+def refresh_options(*, min_validity: float, retry_delay: float, refresh_timeout: float) -> RefreshOptions:
+    """The validated options; the one shared instance when they are the defaults, as most are.
+
+    :keyword float min_validity: see :class:`RefreshOptions`.
+    :keyword float retry_delay: see :class:`RefreshOptions`.
+    :keyword float refresh_timeout: see :class:`RefreshOptions`.
+    :return: the options.
+    """
+    options = RefreshOptions(min_validity=min_validity, retry_delay=retry_delay, refresh_timeout=refresh_timeout)
+    return _DEFAULT if options == _DEFAULT else options
 
 
 def warn_if_inline_only(min_validity: float) -> None:
@@ -154,6 +191,10 @@ def check_no_misspelt_option(kwargs: dict[str, Any]) -> None:
     :param dict kwargs: the keyword arguments the policy did not recognise.
     :raises TypeError: one of them is close to an option's name.
     """
+    if not kwargs:
+        return
+    import difflib  # only when there is something to compare: it is slow to import
+
     for name in kwargs:
         close = difflib.get_close_matches(name, _OPTION_NAMES, n=1, cutoff=0.8)
         if close:

@@ -2,40 +2,28 @@
 
 from __future__ import annotations
 
+import inspect
 from types import TracebackType
 from typing import Any
 
 from azure.core.credentials_async import AsyncTokenProvider
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import AsyncBearerTokenCredentialPolicy
-from azure.core.pipeline.policies._authentication_async import AsyncHTTPResponseType, HTTPRequestType
 
-from ._compat import enforce_https
-from ._decision import CachedToken
-from ._flight import RETRY, Fetch, Flight, Verdict
-from ._key_state import BackgroundMark, TokenKey
-from ._policy_base import _SEND_SCOPE, PolicyBase, flight_key
+from ._azure_core import AsyncHTTPResponseType, HTTPRequestType, challenge_flow, enforce_https
+from ._flow import Flow, Refresh, explicit_flow, token_flow
+from ._key_state import CachedToken, TokenKey, checked_token
+from ._outcome import Fetch, Verdict
+from ._policy_base import PolicyBase
 from ._runners import Runner, RunnerRegistry
-from ._token_check import checked_token
-from ._token_flow import Flow, Step, explicit_flow, token_flow
 
 __all__ = ["AsyncBackgroundRefreshTokenPolicy"]
 
 
-async def _drive(runner: Runner, flow: Flow) -> CachedToken:
-    """Run a flow on the runner's event loop: await each flight it yields."""
-    try:
-        step, flight = next(flow)
-        while True:
-            verdict: Verdict = RETRY
-            if step is Step.STARTED:
-                await runner.started(flight)
-            else:
-                verdict = await runner.wait(flight)
-            step, flight = flow.send(verdict)
-    except StopIteration as stop:
-        token: CachedToken = stop.value
-        return token
+async def _maybe_await(outcome: Any) -> None:
+    # azure-core lets a hook of the async policy be sync or async.
+    if inspect.isawaitable(outcome):
+        await outcome
 
 
 class AsyncBackgroundRefreshTokenPolicy(
@@ -104,14 +92,11 @@ class AsyncBackgroundRefreshTokenPolicy(
             credential raises, unchanged, when there is no valid token to fall back on.
         :raises TypeError: the credential returned something that is not a token.
         """
+        if self._attach_own(request):  # not due, or due with a refresh running or backing off
+            return
         enforce_https(request)
         key = self._default_key
-        # Hot path, no lock and no coroutine: a token that is not due, or due with a refresh
-        # already running (or backing off), is attached as it is.
-        current = self._store.attachable(key)
-        if current is None:
-            current = await self._token_for(key, self._scopes)
-        self._attach(request, key, current)
+        self._attach(request, key, await self._token_for(key, self._scopes))
 
     async def authorize_request(self, request: PipelineRequest[HTTPRequestType], *scopes: str, **kwargs: Any) -> None:
         """Get a new token from the credential and attach it to ``request``.
@@ -134,19 +119,23 @@ class AsyncBackgroundRefreshTokenPolicy(
     async def send(
         self, request: PipelineRequest[HTTPRequestType]
     ) -> PipelineResponse[HTTPRequestType, AsyncHTTPResponseType]:
-        """Authorize ``request``, send it, and answer a 401 challenge, exactly as azure-core does.
+        """Authorize ``request``, send it, and answer a 401 challenge, as azure-core's policy does.
+
+        The same steps as the installed azure-core's ``send()``: ``on_request``, the next policy,
+        ``on_response`` (``on_exception`` if it raised), and on a 401 with a challenge,
+        ``on_challenge`` and one more try. A 401 drops only the token the request carried.
 
         :param request: the request.
         :type request: ~azure.core.pipeline.PipelineRequest
         :return: the response.
         :rtype: ~azure.core.pipeline.PipelineResponse
         """
-        reset = self._enter_send()
-        try:
-            # mypy expands the constrained type variables and loses them through super().
-            return await super().send(request)  # type: ignore[arg-type,return-value]
-        finally:
-            _SEND_SCOPE.reset(reset)
+        if not (self._own_on_request and self._attach_own(request)):
+            await _maybe_await(self.on_request(request))
+        response = await self._send_on(request)
+        if response.http_response.status_code == 401:
+            return await self._challenged(request, response)
+        return response
 
     async def wait_for_refreshes(self) -> None:
         """Wait until no refresh this policy started on the running event loop is in flight.
@@ -207,52 +196,93 @@ class AsyncBackgroundRefreshTokenPolicy(
     # --- machinery ---------------------------------------------------------------------
 
     _RUNTIME = ("_runners", "_lock_instance")
+    # Whether this class's on_request is the policy's own, and whether it hooks on_response or
+    # on_exception: when it is and does not, send() takes the fast path (see __init_subclass__).
+    _own_on_request = True
+    _hooks = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._own_on_request = cls.on_request is AsyncBackgroundRefreshTokenPolicy.on_request
+        cls._hooks = (
+            cls.on_response is not AsyncBearerTokenCredentialPolicy.on_response
+            or cls.on_exception is not AsyncBearerTokenCredentialPolicy.on_exception
+        )
 
     def _new_runtime(self) -> None:
         self._runners = RunnerRegistry()
         self._lock_instance = None  # azure-core's; our _lock is per loop instead
 
+    async def _send_on(
+        self, request: PipelineRequest[HTTPRequestType]
+    ) -> PipelineResponse[HTTPRequestType, AsyncHTTPResponseType]:
+        """The next policy's response, with ``on_exception`` / ``on_response`` called as azure-core does."""
+        try:
+            response: PipelineResponse[HTTPRequestType, AsyncHTTPResponseType] = await self.next.send(request)
+        except Exception:
+            if self._hooks:
+                await _maybe_await(self.on_exception(request))  # type: ignore[func-returns-value]
+            raise
+        if self._hooks:
+            await _maybe_await(self.on_response(request, response))
+        return response
+
+    async def _challenged(
+        self,
+        request: PipelineRequest[HTTPRequestType],
+        response: PipelineResponse[HTTPRequestType, AsyncHTTPResponseType],
+    ) -> PipelineResponse[HTTPRequestType, AsyncHTTPResponseType]:
+        """After a 401: drop the rejected token, and answer a challenge as azure-core's ``send()`` does."""
+        self._rejected(request)
+        flow = challenge_flow(self, request, response)
+        try:
+            call = next(flow)
+            while True:
+                try:
+                    outcome = call[0](*call[1])
+                    if inspect.isawaitable(outcome):
+                        outcome = await outcome
+                except Exception as exc:  # noqa: BLE001 - the flow decides, as azure-core's send() does
+                    call = flow.throw(exc)
+                else:
+                    call = flow.send(outcome)
+        except StopIteration as stop:
+            answer: PipelineResponse[HTTPRequestType, AsyncHTTPResponseType] = stop.value
+            return answer
+
     async def _token_for(self, key: TokenKey, scopes: tuple[str, ...]) -> CachedToken:
         """The token a request for ``key`` attaches, after whatever refresh the rule asks for."""
         runner = self._runners.current()
-
-        def background(generation: int, mark: BackgroundMark) -> Flight:
-            flight: Flight = runner.start(
-                flight_key(key, generation, {}),
-                self._fetcher(scopes, {}),
-                self._finisher(key, generation, mark=mark),
-                timeout=self._store.options.refresh_timeout,
-            )
-            return flight
-
-        def inline(generation: int) -> Flight:
-            return runner.join_or_start(
-                flight_key(key, generation, {}), self._fetcher(scopes, {}), self._finisher(key, generation)
-            )
-
-        flow = token_flow(self._store, key, alive=runner.alive, background=background, inline=inline)
-        return await _drive(runner, flow)
+        return await self._drive(runner, token_flow(self._store, key, alive=runner.alive), scopes)
 
     async def _refresh_explicit(self, key: TokenKey, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> CachedToken:
         """Ask the credential (sharing a call with the same arguments already in flight) and cache the result."""
-        runner = self._runners.current()
+        return await self._drive(self._runners.current(), explicit_flow(self._store, key, kwargs), scopes)
 
-        def explicit(generation: int) -> Flight:
-            return runner.join_or_start(
-                ("explicit", flight_key(key, generation, kwargs)),
-                self._fetcher(scopes, kwargs),
-                self._finisher(key, generation, explicit=True),
-            )
+    async def _drive(self, runner: Runner, flow: Flow, scopes: tuple[str, ...]) -> CachedToken:
+        """Run a flow on the runner's event loop: carry out each refresh it asks for."""
+        try:
+            command = next(flow)
+            while True:
+                command = flow.send(await self._carry_out(runner, command, scopes))
+        except StopIteration as stop:
+            token: CachedToken = stop.value
+            return token
 
-        return await _drive(runner, explicit_flow(self._store, key, explicit=explicit))
+    async def _carry_out(self, runner: Runner, command: Refresh, scopes: tuple[str, ...]) -> Verdict | None:
+        flight_key, kwargs, finish = self._refresh_parts(command)
+        fetch = self._fetcher(scopes, kwargs)
+        if command.background:
+            runner.start(flight_key, fetch, finish, timeout=self._store.options.refresh_timeout)
+            return None
+        # Joins the refresh already in flight for this key and generation, if any (a background one too).
+        flight = runner.flights.get(flight_key) or runner.start(flight_key, fetch, finish, timeout=None)
+        return await runner.wait(flight)
 
     def _fetcher(self, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> Fetch:
         method = self._credential_method()
 
         async def fetch() -> Any:
-            # The task copied the context of the request that started it; the refresh is not
-            # part of that request's send(), so it does not keep its scope.
-            _SEND_SCOPE.set(None)
             # A copy: azure-core's _get_token pops options out of the dict it is given.
             return checked_token(await self._get_token(*scopes, **dict(kwargs)), method)
 

@@ -1,8 +1,7 @@
-"""What the async and the sync policy share: options, per-key tokens, azure-core's ``_token``, 401 scoping."""
+"""What the async and the sync policy share: options, per-key tokens, azure-core's ``_token``, 401 handling."""
 
 from __future__ import annotations
 
-import contextvars
 import copy
 from collections.abc import Hashable
 from typing import Any
@@ -10,44 +9,23 @@ from typing import Any
 from azure.core.credentials import AccessToken, AccessTokenInfo
 from azure.core.pipeline import PipelineRequest
 
-from ._decision import CachedToken
-from ._flight import Finish, Verdict
-from ._key_state import BackgroundMark, TokenKey
+from ._azure_core import enforce_https
+from ._flow import Refresh
+from ._key_state import BackgroundMark, CachedToken, TokenKey, checked_token
 from ._options import (
-    RefreshOptions,
     check_credential,
     check_no_misspelt_option,
     check_scopes,
     check_wait_limit,
+    refresh_options,
     warn_if_inline_only,
 )
-from ._token_check import checked_token
-from ._token_store import TokenStore
+from ._outcome import Finish, Verdict
+from ._store import TokenStore
 
 __all__ = ["PolicyBase", "flight_key"]
 
 TokenLike = AccessToken | AccessTokenInfo
-
-
-class _SendScope:
-    """What one ``send()`` of one policy attached: the key and the serial of the token.
-
-    azure-core's ``send()`` answers a 401 with ``self._token = None``; the setter reads this to
-    drop that token only if it is still the cached one, and only for the key it was attached
-    for. Outside ``send()`` there is no scope, and ``_token = None`` drops the token as in azure-core.
-    """
-
-    __slots__ = ("key", "policy_id", "serial")
-
-    def __init__(self, policy_id: int) -> None:
-        self.policy_id = policy_id
-        self.key: TokenKey | None = None
-        self.serial: int | None = None
-
-
-_SEND_SCOPE: contextvars.ContextVar[_SendScope | None] = contextvars.ContextVar(
-    "bgrefresh_policy_send_scope", default=None
-)
 
 
 def flight_key(key: TokenKey, generation: int, kwargs: dict[str, Any]) -> Hashable:
@@ -102,12 +80,12 @@ class PolicyBase:
         check_no_misspelt_option(kwargs)
         if not isinstance(enable_cae, bool):
             raise TypeError(f"enable_cae must be a bool, not {type(enable_cae).__name__}")
-        options = RefreshOptions(min_validity=min_validity, retry_delay=retry_delay, refresh_timeout=refresh_timeout)
+        options = refresh_options(min_validity=min_validity, retry_delay=retry_delay, refresh_timeout=refresh_timeout)
         if wait_limit is not None:
             check_wait_limit("refresh_timeout", options.refresh_timeout, wait_limit)
         warn_if_inline_only(options.min_validity)
-        self._store = TokenStore(options)
         self._default_key = TokenKey.of(scopes)
+        self._store = TokenStore(options, self._default_key)
         # The key azure-core's single _token attribute stands for: the one last used by
         # on_request (the policy's scopes), _request_token() or authorize_request().
         self._token_key = self._default_key
@@ -132,12 +110,7 @@ class PolicyBase:
             self._store.store(self._token_key, checked_token(value, "get_token_info"), jitter=self._refresh_jitter)
             return
         self._last_jitter = self._refresh_jitter  # azure-core keeps it across a dropped token
-        scope = _SEND_SCOPE.get()
-        if scope is not None and scope.policy_id == id(self) and scope.key is not None:
-            # A 401 inside send(): drop the token that request carried, if still cached.
-            self._store.invalidate(scope.key, scope.serial)
-        else:
-            self._store.invalidate(self._token_key)
+        self._store.invalidate(self._token_key)
 
     @property
     def _refresh_jitter(self) -> int:
@@ -162,19 +135,57 @@ class PolicyBase:
 
     # --- requests and refreshes ------------------------------------------------------------
 
-    def _enter_send(self) -> contextvars.Token[_SendScope | None]:
-        """Open this policy's 401 scope for one ``send()``; pass the result to ``_SEND_SCOPE.reset``."""
-        return _SEND_SCOPE.set(_SendScope(id(self)))
+    def _attachable(self) -> CachedToken | None:
+        """The policy's own token, if a request can attach it as it is; None if it has more to do.
+
+        The hot path: the pinned state and one comparison for a token that is not due, no lock,
+        no key hashed, nothing allocated.
+        """
+        store = self._store
+        cached = store.default.current
+        if cached is not None and store.clock() < cached.fresh_until:
+            return cached
+        return store.attachable(self._default_key)
 
     def _attach(self, request: PipelineRequest[Any], key: TokenKey, cached: CachedToken) -> None:
         self._token_key = key
         request.http_request.headers["Authorization"] = "Bearer " + cached.token.token
-        scope = _SEND_SCOPE.get()
-        if scope is not None and scope.policy_id == id(self):
-            scope.key, scope.serial = key, cached.serial
+
+    def _attach_own(self, request: PipelineRequest[Any]) -> bool:
+        """Do what ``on_request`` does when the policy's token can be attached as it is.
+
+        :return: whether it could; if not, the request needs ``on_request`` itself.
+        """
+        cached = self._attachable()
+        if cached is None:
+            return False
+        enforce_https(request)
+        self._token_key = self._default_key
+        request.http_request.headers["Authorization"] = "Bearer " + cached.token.token
+        return True
+
+    def _rejected(self, request: PipelineRequest[Any]) -> None:
+        """A 401 answered ``request``: drop the token it carried, if that token is still cached.
+
+        azure-core's policy drops whatever it holds; dropping only the rejected token means a burst
+        of 401s for one revoked token costs one refresh, and a token obtained since stays.
+        """
+        carried = request.http_request.headers.get("Authorization")
+        if carried is not None:
+            self._store.invalidate_carrying(carried)
 
     def _credential_method(self) -> str:
         return "get_token_info" if hasattr(self._credential, "get_token_info") else "get_token"
+
+    def _refresh_parts(self, command: Refresh) -> tuple[Hashable, dict[str, Any], Finish]:
+        """What carrying out ``command`` takes: its flight key, the credential's arguments, its finisher."""
+        key, generation = command.key, command.generation
+        kwargs = command.kwargs or {}
+        finish = self._finisher(key, generation, mark=command.mark, explicit=command.explicit)
+        if command.explicit:
+            # An explicit call shares only with one asking with the same arguments.
+            return ("explicit", flight_key(key, generation, kwargs)), kwargs, finish
+        return flight_key(key, generation, kwargs), kwargs, finish
 
     def _finisher(
         self, key: TokenKey, generation: int, *, mark: BackgroundMark | None = None, explicit: bool = False

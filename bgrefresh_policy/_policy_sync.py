@@ -10,33 +10,18 @@ from typing import Any
 from azure.core.credentials import TokenProvider
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import BearerTokenCredentialPolicy
-from azure.core.pipeline.policies._authentication import HTTPRequestType, HTTPResponseType
 
-from ._compat import enforce_https
-from ._decision import Action, CachedToken
-from ._flight import RETRY, Flight
-from ._key_state import BackgroundMark, TokenKey
+from ._azure_core import HTTPRequestType, HTTPResponseType, challenge_flow, enforce_https
+from ._flow import Flow, Refresh, explicit_flow, token_flow
+from ._key_state import Action, CachedToken, TokenKey, checked_token
 from ._options import check_wait_limit
-from ._policy_base import _SEND_SCOPE, PolicyBase, flight_key
-from ._thread_runner import SyncFetch, ThreadRunner
-from ._token_check import checked_token
-from ._token_flow import Flow, Step, explicit_flow, token_flow
+from ._outcome import SyncFetch, Verdict
+from ._policy_base import PolicyBase
+from ._runners._threads import ThreadRunner
 
 __all__ = ["BackgroundRefreshTokenPolicy"]
 
 _LOGGER = logging.getLogger(__name__)
-
-
-def _drive(runner: ThreadRunner, flow: Flow) -> CachedToken:
-    """Run a flow on the calling thread: block on each flight it waits for."""
-    try:
-        step, flight = next(flow)
-        while True:
-            verdict = runner.wait(flight) if step is Step.WAIT else RETRY
-            step, flight = flow.send(verdict)
-    except StopIteration as stop:
-        token: CachedToken = stop.value
-        return token
 
 
 class BackgroundRefreshTokenPolicy(PolicyBase, BearerTokenCredentialPolicy[HTTPRequestType, HTTPResponseType]):
@@ -108,14 +93,11 @@ class BackgroundRefreshTokenPolicy(PolicyBase, BearerTokenCredentialPolicy[HTTPR
             credential raises, unchanged, when there is no valid token to fall back on.
         :raises TypeError: the credential returned something that is not a token.
         """
+        if self._attach_own(request):  # not due, or due with a refresh running or backing off
+            return
         enforce_https(request)
         key = self._default_key
-        # Hot path, no lock: a token that is not due, or due with a refresh already running
-        # (or backing off), is attached as it is.
-        current = self._store.attachable(key)
-        if current is None:
-            current = self._token_for(key, self._scopes)
-        self._attach(request, key, current)
+        self._attach(request, key, self._token_for(key, self._scopes))
 
     def authorize_request(self, request: PipelineRequest[HTTPRequestType], *scopes: str, **kwargs: Any) -> None:
         """Get a new token from the credential and attach it to ``request``.
@@ -136,19 +118,23 @@ class BackgroundRefreshTokenPolicy(PolicyBase, BearerTokenCredentialPolicy[HTTPR
         self._attach(request, key, self._refresh_explicit(key, scopes, kwargs))
 
     def send(self, request: PipelineRequest[HTTPRequestType]) -> PipelineResponse[HTTPRequestType, HTTPResponseType]:
-        """Authorize ``request``, send it, and answer a 401 challenge, exactly as azure-core does.
+        """Authorize ``request``, send it, and answer a 401 challenge, as azure-core's policy does.
+
+        The same steps as the installed azure-core's ``send()``: ``on_request``, the next policy,
+        ``on_response`` (``on_exception`` if it raised), and on a 401 with a challenge,
+        ``on_challenge`` and one more try. A 401 drops only the token the request carried.
 
         :param request: the request.
         :type request: ~azure.core.pipeline.PipelineRequest
         :return: the response.
         :rtype: ~azure.core.pipeline.PipelineResponse
         """
-        reset = self._enter_send()
-        try:
-            # mypy expands the constrained type variables and loses them through super().
-            return super().send(request)  # type: ignore[arg-type,return-value]
-        finally:
-            _SEND_SCOPE.reset(reset)
+        if not (self._own_on_request and self._attach_own(request)):
+            self.on_request(request)
+        response = self._send_on(request)
+        if response.http_response.status_code == 401:
+            return self._challenged(request, response)
+        return response
 
     def wait_for_refreshes(self, timeout: float | None = None) -> bool:
         """Wait until no background refresh of this policy is running.
@@ -216,45 +202,92 @@ class BackgroundRefreshTokenPolicy(PolicyBase, BearerTokenCredentialPolicy[HTTPR
     # --- machinery ---------------------------------------------------------------------
 
     _RUNTIME = ("_runner",)
+    # Whether this class's on_request is the policy's own, and whether it hooks on_response or
+    # on_exception: when it is and does not, send() takes the fast path (see __init_subclass__).
+    _own_on_request = True
+    _hooks = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._own_on_request = cls.on_request is BackgroundRefreshTokenPolicy.on_request
+        cls._hooks = (
+            cls.on_response is not BearerTokenCredentialPolicy.on_response
+            or cls.on_exception is not BearerTokenCredentialPolicy.on_exception
+        )
 
     def _new_runtime(self) -> None:
         self._runner = ThreadRunner()
 
+    def _send_on(
+        self, request: PipelineRequest[HTTPRequestType]
+    ) -> PipelineResponse[HTTPRequestType, HTTPResponseType]:
+        """The next policy's response, with ``on_exception`` / ``on_response`` called as azure-core does."""
+        try:
+            response: PipelineResponse[HTTPRequestType, HTTPResponseType] = self.next.send(request)
+        except Exception:
+            if self._hooks:
+                self.on_exception(request)
+            raise
+        if self._hooks:
+            self.on_response(request, response)
+        return response
+
+    def _challenged(
+        self,
+        request: PipelineRequest[HTTPRequestType],
+        response: PipelineResponse[HTTPRequestType, HTTPResponseType],
+    ) -> PipelineResponse[HTTPRequestType, HTTPResponseType]:
+        """After a 401: drop the rejected token, and answer a challenge as azure-core's ``send()`` does."""
+        self._rejected(request)
+        flow = challenge_flow(self, request, response)
+        try:
+            call = next(flow)
+            while True:
+                try:
+                    outcome = call[0](*call[1])
+                except Exception as exc:  # noqa: BLE001 - the flow decides, as azure-core's send() does
+                    call = flow.throw(exc)
+                else:
+                    call = flow.send(outcome)
+        except StopIteration as stop:
+            answer: PipelineResponse[HTTPRequestType, HTTPResponseType] = stop.value
+            return answer
+
     def _token_for(self, key: TokenKey, scopes: tuple[str, ...]) -> CachedToken:
         """The token a request for ``key`` attaches, after whatever refresh the rule asks for."""
-        runner = self._runner
-
-        def background(generation: int, mark: BackgroundMark) -> Flight:
-            return runner.start(
-                flight_key(key, generation, {}),
-                self._fetcher(scopes, {}),
-                self._finisher(key, generation, mark=mark),
-                timeout=self._store.options.refresh_timeout,
-                name=f"bgrefresh token refresh for {' '.join(key.scopes)}",
-            )
-
-        def inline(generation: int) -> Flight:
-            # Threads decide and join in two steps: a refresh may end between them.
-            return runner.join_or_start(
-                flight_key(key, generation, {}),
-                self._fetcher(scopes, {}),
-                self._finisher(key, generation),
-                needed=lambda: self._store.decision(key) == (Action.INLINE, generation),
-            )
-
-        return _drive(runner, token_flow(self._store, key, alive=None, background=background, inline=inline))
+        return self._drive(token_flow(self._store, key, alive=None), scopes)
 
     def _refresh_explicit(self, key: TokenKey, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> CachedToken:
         """Ask the credential (sharing a call with the same arguments already in flight) and cache the result."""
+        return self._drive(explicit_flow(self._store, key, kwargs), scopes)
 
-        def explicit(generation: int) -> Flight:
-            return self._runner.join_or_start(
-                ("explicit", flight_key(key, generation, kwargs)),
-                self._fetcher(scopes, kwargs),
-                self._finisher(key, generation, explicit=True),
+    def _drive(self, flow: Flow, scopes: tuple[str, ...]) -> CachedToken:
+        """Run a flow on the calling thread: carry out each refresh it asks for, blocking."""
+        try:
+            command = next(flow)
+            while True:
+                command = flow.send(self._carry_out(command, scopes))
+        except StopIteration as stop:
+            token: CachedToken = stop.value
+            return token
+
+    def _carry_out(self, command: Refresh, scopes: tuple[str, ...]) -> Verdict | None:
+        flight_key, kwargs, finish = self._refresh_parts(command)
+        fetch = self._fetcher(scopes, kwargs)
+        if command.background:
+            self._runner.start(
+                flight_key,
+                fetch,
+                finish,
+                timeout=self._store.options.refresh_timeout,
+                name=f"bgrefresh token refresh for {' '.join(command.key.scopes)}",
             )
-
-        return _drive(self._runner, explicit_flow(self._store, key, explicit=explicit))
+            return None
+        key, generation = command.key, command.generation
+        # Threads decide and join in two steps: a refresh may end between them. An explicit
+        # request always asks the credential.
+        needed = None if command.explicit else (lambda: self._store.decision(key) == (Action.INLINE, generation))
+        return self._runner.wait(self._runner.join_or_start(flight_key, fetch, finish, needed=needed))
 
     def _fetcher(self, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> SyncFetch:
         method = self._credential_method()

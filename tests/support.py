@@ -303,6 +303,15 @@ async def eventually_async(condition: Callable[[], object], *, timeout: float = 
         await asyncio.sleep(0.001)
 
 
+async def refresh_begins() -> None:
+    """Let the background refresh a request has just started take its first step: the credential call.
+
+    On Python 3.12+ it has taken it already (an eager task, started before ``on_request``
+    returned); on 3.10 and 3.11 it takes it on the event loop's next pass, which this yields for.
+    """
+    await asyncio.sleep(0)
+
+
 async def loop_until(condition: Callable[[], object], *, turns: int = 10_000) -> None:
     """Yield to the event loop until ``condition()`` holds: the progress of tasks on this loop.
 

@@ -15,8 +15,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from bgrefresh_policy._decision import Action, CachedToken
-from bgrefresh_policy._key_state import Completion, KeyState
+from bgrefresh_policy._key_state import Action, CachedToken, Completion, KeyState
 from bgrefresh_policy._options import RefreshOptions
 
 OPTIONS = RefreshOptions(min_validity=60, retry_delay=30, refresh_timeout=10)

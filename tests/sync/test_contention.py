@@ -12,11 +12,10 @@ from typing import Any
 import pytest
 from azure.core.credentials import AccessTokenInfo
 
-from bgrefresh_policy._decision import Action
-from bgrefresh_policy._flight import RefreshTimedOut
-from bgrefresh_policy._key_state import TokenKey
+from bgrefresh_policy._key_state import Action, TokenKey
 from bgrefresh_policy._options import RefreshOptions
-from bgrefresh_policy._token_store import TokenStore
+from bgrefresh_policy._outcome import RefreshTimedOut
+from bgrefresh_policy._store import TokenStore
 from tests.support import FakeClock, SyncScriptedCredential, in_threads
 from tests.sync.conftest import attach, make_sync_policy
 

@@ -21,7 +21,7 @@ from azure.core.credentials import AccessTokenInfo
 from azure.core.pipeline.policies import AsyncBearerTokenCredentialPolicy, BearerTokenCredentialPolicy
 
 from bgrefresh_policy import AsyncBackgroundRefreshTokenPolicy, BackgroundRefreshTokenPolicy
-from bgrefresh_policy._decision import CachedToken
+from bgrefresh_policy._key_state import CachedToken
 from tests.support import ScriptedCredential, SyncScriptedCredential
 
 SCOPE = "https://management.azure.com/.default"

@@ -142,7 +142,7 @@ async def test_a_background_refresh_whose_outcome_cannot_be_recorded_is_reported
     def refuse(record: logging.LogRecord) -> bool:
         raise broken
 
-    store_logger = logging.getLogger("bgrefresh_policy._token_store")
+    store_logger = logging.getLogger("bgrefresh_policy._store")
     store_logger.addFilter(refuse)
     try:
         await policy.on_request(make_request())

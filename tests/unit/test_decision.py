@@ -9,7 +9,7 @@ from azure.core.credentials import AccessToken, AccessTokenInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bgrefresh_policy._decision import Action, CachedToken, decide
+from bgrefresh_policy._key_state import Action, CachedToken, decide
 
 NOW = 1_800_000_000.0
 

@@ -169,25 +169,6 @@ async def test_request_token_then_token_as_azure_core_subclasses_do(
     assert now_cached.token == "token-2"
 
 
-async def test_refresh_started_inside_send_is_not_part_of_its_401_scope(policy: Any, clock: FakeClock) -> None:
-    from bgrefresh_policy._policy_base import _SEND_SCOPE
-
-    seen: list[object] = []
-
-    class Recording(ScriptedCredential):
-        async def get_token_info(self, *scopes: str, options: Any = None) -> Any:
-            seen.append(_SEND_SCOPE.get())
-            return await super().get_token_info(*scopes, options=options)
-
-    recording = make_policy(Recording(clock=clock), clock)
-    await recording.on_request(make_request())
-    clock.advance(3400)
-    await AsyncPipeline(ScriptedTransport(), policies=[recording]).run(HttpRequest("GET", "https://example.test/"))
-    await recording.wait_for_refreshes()
-    assert len(seen) == 2
-    assert seen[1] is None  # the background refresh began inside send(), without its scope
-
-
 async def test_another_policys_on_request_inside_send_leaves_the_401_check_alone(
     policy: Any, credential: ScriptedCredential
 ) -> None:

@@ -12,7 +12,15 @@ import trio
 import trio.testing
 
 from bgrefresh_policy import AsyncBackgroundRefreshTokenPolicy
-from tests.support import HANG_GUARD, FakeClock, ScriptedCredential, bearer, eventually_async, make_request
+from tests.support import (
+    HANG_GUARD,
+    FakeClock,
+    ScriptedCredential,
+    bearer,
+    eventually_async,
+    make_request,
+    refresh_begins,
+)
 from tests.unit.conftest import SCOPE, make_policy
 
 
@@ -27,6 +35,7 @@ def test_sequential_asyncio_runs_share_one_policy() -> None:
             request = make_request()
             await policy.on_request(request)
             seen.append(bearer(request))
+            await refresh_begins()  # a background refresh this request started runs, and answers at once
             async with policy._lock:  # a lock of this loop
                 pass
         return seen
@@ -35,6 +44,7 @@ def test_sequential_asyncio_runs_share_one_policy() -> None:
         clock.advance(3400)
         credential.gate = asyncio.Event()  # this loop's event: the refresh hangs until the loop ends
         await policy.on_request(make_request())
+        await refresh_begins()
 
     assert asyncio.run(cycle()) == ["Bearer token-1"] * 3
     asyncio.run(due_then_background())  # asyncio.run cancels the hung refresh as it closes its loop
@@ -115,6 +125,7 @@ def test_trio_background_refresh() -> None:
         with trio.fail_after(HANG_GUARD):
             await policy.on_request(request)  # returns while the refresh hangs
         assert bearer(request) == "Bearer token-1"
+        await trio.testing.wait_all_tasks_blocked()  # the refresh's system task begins once the request yields
         assert len(credential.calls) == 2
         assert credential.finished == 1  # the refresh is still held in the credential call
         credential.gate.set()

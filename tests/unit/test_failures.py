@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import FakeClock, LoopClock, ScriptedCredential, bearer, make_request
+from tests.support import FakeClock, LoopClock, ScriptedCredential, bearer, make_request, refresh_begins
 from tests.unit.conftest import make_policy
 
 
@@ -51,6 +51,7 @@ async def test_no_retry_before_retry_delay(policy: Any, credential: ScriptedCred
     assert len(credential.calls) == 3
     clock.advance(30)
     await policy.on_request(make_request())
+    await refresh_begins()
     assert len(credential.calls) == 4
     request = make_request()
     await policy.on_request(request)
@@ -69,6 +70,7 @@ async def test_credential_answering_from_its_cache_does_not_make_the_policy_spin
     assert len(credential.calls) == 2
     clock.advance(5)
     await policy.on_request(make_request())
+    await refresh_begins()
     assert len(credential.calls) == 3
 
 
@@ -80,6 +82,7 @@ async def test_hung_refresh_is_cancelled_at_refresh_timeout(
     await due(policy, clock)
     credential.gate = asyncio.Event()  # never set: the endpoint hangs
     await policy.on_request(make_request())
+    await refresh_begins()
     await loop_clock.advance(0.04)
     assert credential.cancelled == 0  # not before refresh_timeout ...
     await loop_clock.advance(0.01)
@@ -89,6 +92,7 @@ async def test_hung_refresh_is_cancelled_at_refresh_timeout(
     clock.advance(10)
     credential.gate = None
     await policy.on_request(make_request())  # the hung refresh does not block the next one
+    await refresh_begins()
     assert len(credential.calls) == 3
     request = make_request()
     await policy.on_request(request)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from azure.core.credentials import AccessTokenInfo
 
-from bgrefresh_policy._decision import Action, CachedToken
-from bgrefresh_policy._key_state import Completion, KeyState, TokenKey
+from bgrefresh_policy._key_state import Action, CachedToken, Completion, KeyState, TokenKey
 from bgrefresh_policy._options import RefreshOptions
 
 NOW = 1_800_000_000.0

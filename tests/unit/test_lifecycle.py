@@ -14,7 +14,16 @@ from azure.core.credentials import AccessTokenInfo
 from azure.core.pipeline import AsyncPipeline
 
 from bgrefresh_policy import AsyncBackgroundRefreshTokenPolicy
-from tests.support import HANG_GUARD, FakeClock, LoopClock, ScriptedCredential, ScriptedTransport, bearer, make_request
+from tests.support import (
+    HANG_GUARD,
+    FakeClock,
+    LoopClock,
+    ScriptedCredential,
+    ScriptedTransport,
+    bearer,
+    make_request,
+    refresh_begins,
+)
 from tests.unit.conftest import SCOPE, make_policy
 
 
@@ -34,6 +43,7 @@ async def test_close_cancels_and_awaits_the_running_refresh(
     credential.gate = asyncio.Event()
     before = live_tasks()
     await policy.on_request(make_request())
+    await refresh_begins()
     assert len(live_tasks() - before) == 1
     await policy.close()
     assert credential.cancelled == 1
@@ -58,6 +68,7 @@ async def test_async_with_closes(credential: ScriptedCredential, clock: FakeCloc
         await due(policy, clock)
         credential.gate = asyncio.Event()
         await policy.on_request(make_request())
+        await refresh_begins()
     assert credential.cancelled == 1
 
 
@@ -166,6 +177,7 @@ def test_pickle_while_a_refresh_runs_carries_no_task_lock_or_token() -> None:
             await policy.authorize_request(make_request(), SCOPE)  # cached token is now due
             credential.gate = asyncio.Event()
             await policy.on_request(make_request())  # background refresh in flight
+            await refresh_begins()
             data = pickle.dumps(policy)
         credential.gate.set()
         await policy.close()

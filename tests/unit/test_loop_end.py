@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import FakeClock, ScriptedCredential, bearer, make_request
+from tests.support import FakeClock, ScriptedCredential, bearer, make_request, refresh_begins
 from tests.unit.conftest import make_policy
 
 
@@ -22,11 +22,13 @@ def test_the_next_run_starts_its_own_background_refresh_and_nothing_warns(caplog
         clock.advance(3400)
         credential.gate = asyncio.Event()  # this loop's: the refresh is still pending as the run ends
         await policy.on_request(make_request())
+        await refresh_begins()
 
     async def next_run() -> tuple[str, bool, Any]:
         gate = credential.gate = asyncio.Event()
         request = make_request()
         await policy.on_request(request)  # attaches the old token while its own refresh is held open
+        await refresh_begins()
         held = not gate.is_set() and len(credential.calls) == 3
         gate.set()
         await policy.wait_for_refreshes()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from azure.core.credentials import AccessTokenInfo
 
-from bgrefresh_policy._decision import Action
-from bgrefresh_policy._key_state import TokenKey
+from bgrefresh_policy._key_state import Action, TokenKey
 from bgrefresh_policy._options import RefreshOptions
-from bgrefresh_policy._token_store import TokenStore
+from bgrefresh_policy._store import TokenStore
 from tests.support import FakeClock
 
 A = TokenKey.of(["https://management.azure.com/.default"])
@@ -42,3 +43,46 @@ def test_a_running_background_refresh_marks_only_its_own_key() -> None:
     assert store.begin(A)[0] is Action.BACKGROUND
     assert store.begin(A)[0] is Action.ATTACH  # one at a time per key
     assert store.begin(B)[0] is Action.BACKGROUND
+
+
+def test_a_key_unused_for_a_token_lifetime_after_its_token_expired_is_forgotten() -> None:
+    clock = FakeClock()
+    store = TokenStore(RefreshOptions(), A)
+    store.clock = clock
+    store.store(B, AccessTokenInfo("b-1", int(clock() + 3600)))
+    clock.advance(3600 + 3599)  # expired just under a lifetime ago, and no request needed it since
+    store.begin(A)
+    assert store.peek(B) is not None
+    clock.advance(61)  # past a lifetime, and the next look (once a minute at most)
+    store.begin(A)
+    assert store.peek(B) is None
+    assert store.peek(A) is store.default  # the policy's own key is never forgotten
+
+
+def test_a_key_in_use_or_still_valid_is_kept() -> None:
+    clock = FakeClock()
+    store = TokenStore(RefreshOptions(), A)
+    store.clock = clock
+    store.store(B, AccessTokenInfo("b-1", int(clock() + 3600)))
+    for _ in range(100):  # requests keep needing it: each refresh comes back valid
+        clock.advance(3000)
+        store.begin(B)
+        store.store(B, AccessTokenInfo("b-n", int(clock() + 3600)))
+    assert store.peek(B) is not None
+    action, *_ = store.begin(B)
+    assert action is Action.ATTACH
+
+
+async def test_a_policy_forgets_the_tenants_it_no_longer_serves() -> None:
+    from bgrefresh_policy import AsyncBackgroundRefreshTokenPolicy
+    from tests.support import ScriptedCredential, make_request
+
+    clock = FakeClock()
+    policy: Any = AsyncBackgroundRefreshTokenPolicy(ScriptedCredential(clock=clock), "https://vault.azure.net/.default")
+    policy._store.clock = clock
+    for tenant in range(50):
+        await policy.authorize_request(make_request(), "https://vault.azure.net/.default", tenant_id=f"tenant-{tenant}")
+    assert len(policy._store._states) == 51
+    clock.advance(2 * 3600 + 61)  # every tenant's token expired a lifetime ago
+    await policy.on_request(make_request())  # the next request past the hot path looks
+    assert list(policy._store._states) == [policy._default_key]

@@ -8,26 +8,27 @@ import sys
 from collections.abc import Coroutine, Hashable
 from typing import Any
 
-from ._flight import (
-    Fetch,
-    Finish,
-    Flight,
-    LoopRunnerBase,
-    RefreshAbandoned,
-    RefreshCancelled,
-    Verdict,
-    record_outcome,
-)
+from .._outcome import RETRY, Fetch, Finish, RefreshAbandoned, RefreshCancelled, Verdict, record_outcome
+from . import without
 
-__all__ = ["AsyncioRunner"]
+__all__ = ["AsyncioFlight", "AsyncioRunner"]
 
 if sys.version_info >= (3, 11):
 
-    def _create_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Verdict]) -> asyncio.Task[Verdict]:
-        return loop.create_task(coro)
-
     def _cancel_requested(task: asyncio.Task[Any] | None) -> bool:
         return task is None or task.cancelling() > 0
+
+    if sys.version_info >= (3, 12):
+
+        def _create_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Verdict]) -> asyncio.Task[Verdict]:
+            # Eager: the credential call has begun when this returns, without the request that
+            # started the refresh yielding to the loop (a whole pass of its ready queue) for it.
+            return asyncio.Task(coro, loop=loop, eager_start=True)
+
+    else:  # no eager tasks: the credential call begins on the loop's next pass
+
+        def _create_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Verdict]) -> asyncio.Task[Verdict]:
+            return loop.create_task(coro)
 
 else:  # pragma: no cover - Python 3.10 has no Task.cancelling()
 
@@ -47,7 +48,25 @@ else:  # pragma: no cover - Python 3.10 has no Task.cancelling()
         return getattr(task, "cancel_requested", True)
 
 
-class AsyncioRunner(LoopRunnerBase):
+class AsyncioFlight:
+    """A refresh on an asyncio loop that requests can wait on without owning it.
+
+    :param loop: the loop the refresh runs on.
+    """
+
+    __slots__ = ("concluded", "done", "handle", "timed_out", "verdict")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.verdict: Verdict = RETRY
+        # Waiters wait on this future, which only the refresh resolves: a CancelledError they
+        # see is then always their own, never the refresh's.
+        self.done: asyncio.Future[Verdict] = loop.create_future()
+        self.handle: asyncio.Task[Verdict] | None = None
+        self.timed_out = False
+        self.concluded = False  # its outcome is being, or has been, recorded; set once
+
+
+class AsyncioRunner:
     """Owns every refresh task the policy starts on one event loop.
 
     Used only from that loop's thread, so its dicts need no lock.
@@ -55,23 +74,31 @@ class AsyncioRunner(LoopRunnerBase):
     :param loop: the running event loop.
     """
 
+    __slots__ = ("_closing", "_lock", "_tasks", "flights", "loop")
+
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        # Guards nothing of ours: azure-core's policy exposes a per-loop lock as _lock, and
-        # subclasses written for it take it around their own token handling.
-        self.lock = asyncio.Lock()
+        self._lock: asyncio.Lock | None = None
         # Refreshes requests can join, by flight key; a flight leaves when it ends.
-        self.flights: dict[Hashable, Flight] = {}
+        self.flights: dict[Hashable, AsyncioFlight] = {}
         # Refresh tasks not yet settled, in start order so that close() cancels reproducibly:
         # strong references (the loop keeps only weak ones), and what concluding each one takes.
-        self._tasks: dict[asyncio.Task[Verdict], tuple[Hashable, Flight, Finish]] = {}
+        self._tasks: dict[asyncio.Task[Verdict], tuple[Hashable, AsyncioFlight, Finish]] = {}
         # Set by close(): a cancellation from then on is the policy's, not the loop's end.
         self._closing = False
+
+    @property
+    def lock(self) -> asyncio.Lock:
+        """Guards nothing of ours: azure-core's policy exposes a per-loop lock as ``_lock``, and
+        subclasses written for it take it around their own token handling. Made on first use."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
 
     def alive(self) -> bool:
         return not self.loop.is_closed()
 
-    def start(self, flight_key: Hashable, fetch: Fetch, finish: Finish, *, timeout: float | None) -> Flight:
+    def start(self, flight_key: Hashable, fetch: Fetch, finish: Finish, *, timeout: float | None) -> AsyncioFlight:
         """Start a refresh task and make it joinable under ``flight_key``.
 
         :param flight_key: what requests that may share this refresh look it up by.
@@ -79,12 +106,9 @@ class AsyncioRunner(LoopRunnerBase):
         :param finish: records the outcome and returns the verdict.
         :keyword timeout: seconds after which the refresh is cancelled and fails, or None.
         :return: the flight.
-        :rtype: Flight
+        :rtype: AsyncioFlight
         """
-        flight = Flight()
-        # Waiters wait on this future, which only the refresh resolves: a CancelledError they
-        # see is then always their own, never the refresh's.
-        flight.done = self.loop.create_future()
+        flight = AsyncioFlight(self.loop)
         # Joinable before the task exists: under an eager task factory (Python 3.12+) a
         # credential answering from its cache finishes inside create_task.
         self.flights[flight_key] = flight
@@ -94,13 +118,12 @@ class AsyncioRunner(LoopRunnerBase):
         task.add_done_callback(self._settle)
         return flight
 
-    def _conclude(self, flight_key: Hashable, flight: Flight, finish: Finish, result: Any, error: Any) -> None:
+    def _conclude(self, flight_key: Hashable, flight: AsyncioFlight, finish: Finish, result: Any, error: Any) -> None:
         """Record the outcome once, and release the waiters."""
         if flight.concluded:
             return
         flight.concluded = True
-        if self.flights.get(flight_key) is flight:
-            del self.flights[flight_key]
+        self.flights = without(self.flights, flight_key, flight)
         flight.verdict, failure = record_outcome(finish, result, error)
         if failure is not None:
             self.loop.call_exception_handler(
@@ -117,6 +140,8 @@ class AsyncioRunner(LoopRunnerBase):
 
     def _settle(self, task: asyncio.Task[Verdict]) -> None:
         entry = self._tasks.pop(task, None)
+        if not self._tasks:
+            self._tasks = {}  # see without()
         if entry is None:  # abandon() concluded it already
             return
         flight_key, flight, finish = entry
@@ -124,7 +149,7 @@ class AsyncioRunner(LoopRunnerBase):
         self._conclude(flight_key, flight, finish, None, self._cancellation())
 
     async def _run(
-        self, flight_key: Hashable, flight: Flight, fetch: Fetch, finish: Finish, limit: float | None
+        self, flight_key: Hashable, flight: AsyncioFlight, fetch: Fetch, finish: Finish, limit: float | None
     ) -> Verdict:
         timer = None
         if limit is not None:
@@ -154,29 +179,19 @@ class AsyncioRunner(LoopRunnerBase):
         return flight.verdict
 
     @staticmethod
-    def _time_out(flight: Flight) -> None:
+    def _time_out(flight: AsyncioFlight) -> None:
         flight.timed_out = True
-        flight.handle.cancel()
+        if flight.handle is not None:
+            flight.handle.cancel()
 
-    async def started(self, flight: Flight) -> None:
-        """Return once the refresh has run up to its first suspension.
-
-        The task's first step was queued before this coroutine yields, so it runs first:
-        the credential call has begun, and one that answers from its cache has finished.
-
-        :param flight: the flight just started.
-        """
-        await asyncio.sleep(0)
-
-    async def wait(self, flight: Flight) -> Verdict:
+    async def wait(self, flight: AsyncioFlight) -> Verdict:
         """Wait for the refresh; cancelling the waiter leaves the refresh running.
 
         :param flight: the flight.
         :return: its verdict.
         :rtype: Verdict
         """
-        done: asyncio.Future[Verdict] = flight.done
-        return await asyncio.shield(done)
+        return await asyncio.shield(flight.done)
 
     async def drain(self) -> None:
         """Wait until no refresh task is running; the caller's cancellation leaves them running."""

@@ -8,21 +8,24 @@ from typing import Any
 
 import trio
 
-from ._flight import (
-    Fetch,
-    Finish,
-    Flight,
-    LoopRunnerBase,
-    RefreshAbandoned,
-    RefreshCancelled,
-    Verdict,
-    record_outcome,
-)
+from .._outcome import RETRY, Fetch, Finish, RefreshAbandoned, RefreshCancelled, Verdict, record_outcome
+from . import without
 
-__all__ = ["TrioRunner"]
+__all__ = ["TrioFlight", "TrioRunner"]
 
 
-class TrioRunner(LoopRunnerBase):
+class TrioFlight:
+    """A refresh in a trio run that requests can wait on without owning it."""
+
+    __slots__ = ("done", "handle", "verdict")
+
+    def __init__(self) -> None:
+        self.verdict: Verdict = RETRY
+        self.handle = trio.CancelScope()  # close() cancels it
+        self.done = trio.Event()  # set once the verdict is
+
+
+class TrioRunner:
     """Owns every refresh the policy starts in one ``trio.run``.
 
     System tasks are not tied to any request's cancel scope, which is what a shared refresh
@@ -35,14 +38,14 @@ class TrioRunner(LoopRunnerBase):
         # subclasses written for it take it around their own token handling.
         self.lock = trio.Lock()
         # Refreshes requests can join, by flight key; a flight leaves when it ends.
-        self.flights: dict[Hashable, Flight] = {}
+        self.flights: dict[Hashable, TrioFlight] = {}
         # Flights not yet done, in start order; their handle is the cancel scope close() cancels.
-        self._running: dict[Flight, None] = {}
+        self._running: dict[TrioFlight, None] = {}
 
     def alive(self) -> bool:
         return True
 
-    def start(self, flight_key: Hashable, fetch: Fetch, finish: Finish, *, timeout: float | None) -> Flight:
+    def start(self, flight_key: Hashable, fetch: Fetch, finish: Finish, *, timeout: float | None) -> TrioFlight:
         """Start a refresh as a system task and make it joinable under ``flight_key``.
 
         :param flight_key: what requests that may share this refresh look it up by.
@@ -50,12 +53,9 @@ class TrioRunner(LoopRunnerBase):
         :param finish: records the outcome and returns the verdict.
         :keyword timeout: seconds after which the refresh is cancelled and fails, or None.
         :return: the flight.
-        :rtype: Flight
+        :rtype: TrioFlight
         """
-        flight = Flight()
-        flight.handle = trio.CancelScope()
-        flight.started = trio.Event()
-        flight.done = trio.Event()
+        flight = TrioFlight()
         try:
             trio.lowlevel.spawn_system_task(self._run, flight_key, flight, fetch, finish, timeout)
         except RuntimeError:  # the run is ending: record it, so the running mark is cleared
@@ -67,7 +67,7 @@ class TrioRunner(LoopRunnerBase):
         return flight
 
     async def _run(
-        self, flight_key: Hashable, flight: Flight, fetch: Fetch, finish: Finish, limit: float | None
+        self, flight_key: Hashable, flight: TrioFlight, fetch: Fetch, finish: Finish, limit: float | None
     ) -> None:
         result: Any = None
         # Stays so if trio.Cancelled from the run ending gets through.
@@ -75,7 +75,6 @@ class TrioRunner(LoopRunnerBase):
         try:
             with flight.handle:
                 with trio.move_on_after(math.inf if limit is None else limit) as deadline:
-                    flight.started.set()
                     result = await fetch()
                     error = None
                 if deadline.cancelled_caught:
@@ -89,20 +88,12 @@ class TrioRunner(LoopRunnerBase):
             # would crash the whole trio run with TrioInternalError.
             error = exc
         finally:
-            if self.flights.get(flight_key) is flight:
-                del self.flights[flight_key]
+            self.flights = without(self.flights, flight_key, flight)
             self._running.pop(flight, None)
             flight.verdict, _ = record_outcome(finish, result, error)  # the waiters get a recording error
             flight.done.set()
 
-    async def started(self, flight: Flight) -> None:
-        """Return once the refresh has begun calling the credential.
-
-        :param flight: the flight just started.
-        """
-        await flight.started.wait()
-
-    async def wait(self, flight: Flight) -> Verdict:
+    async def wait(self, flight: TrioFlight) -> Verdict:
         """Wait for the refresh; cancelling the waiter leaves the refresh running.
 
         :param flight: the flight.

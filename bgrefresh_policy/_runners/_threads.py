@@ -7,12 +7,33 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from ._flight import RETRY, Finish, Flight, RefreshAbandoned, RefreshCancelled, RefreshTimedOut, Verdict
+from .._outcome import RETRY, Finish, RefreshAbandoned, RefreshCancelled, RefreshTimedOut, SyncFetch, Verdict
+from . import without
 
-__all__ = ["ThreadRunner"]
+__all__ = ["ThreadFlight", "ThreadRunner"]
 
-# Asks the credential, blocking; returns what it returned, checked.
-SyncFetch = Callable[[], Any]
+
+class ThreadFlight:
+    """A refresh that threads can wait on: on its own daemon thread, or on the first waiter's.
+
+    :param flight_key: what requests that may share it look it up by.
+    """
+
+    __slots__ = ("concluded", "deadline", "done", "finish", "handle", "key", "pending", "timed_out", "verdict")
+
+    def __init__(self, flight_key: Hashable) -> None:
+        self.key = flight_key
+        self.verdict: Verdict = RETRY
+        self.done = threading.Event()  # set once the verdict is
+        self.handle: threading.Thread | None = None  # a background refresh's thread
+        # A background refresh's: when waiters stop waiting for it (time.monotonic()), and what
+        # records it as failed then.
+        self.deadline: float | None = None
+        self.finish: Finish | None = None
+        # An inline refresh's work, taken by the first waiter, who runs it on its own thread.
+        self.pending: tuple[SyncFetch, Finish] | None = None
+        self.timed_out = False
+        self.concluded = False  # its outcome is being, or has been, recorded; set once
 
 
 class ThreadRunner:
@@ -27,17 +48,20 @@ class ThreadRunner:
     given up by the requests waiting on it, and its thread runs on until the credential returns.
     """
 
+    __slots__ = ("_ended", "_lock", "_threads", "closed", "flights")
+
     def __init__(self) -> None:
-        # Protects flights, _threads, closed, and each flight's pending work and its concluded
-        # and timed_out flags: held for bookkeeping only, never across a credential call, a
-        # wait, a join or a log call.
+        # Protects flights, _threads, closed, _ended, and each flight's pending work and its
+        # concluded and timed_out flags: held for bookkeeping only, never across a credential
+        # call, a wait, a join or a log call.
         self._lock = threading.Lock()
-        # Notified, under _lock, whenever a background thread ends: join() waits on it.
-        self._ended = threading.Condition(self._lock)
+        # Notified, under _lock, whenever a background thread ends: join() waits on it. Made by
+        # the first join(), since most policies never wait for their refreshes.
+        self._ended: threading.Condition | None = None
         # Refreshes requests can join, by flight key; a flight leaves when it ends.
-        self.flights: dict[Hashable, Flight] = {}
+        self.flights: dict[Hashable, ThreadFlight] = {}
         # Background threads not yet ended, in start order; from before they start.
-        self._threads: dict[threading.Thread, Flight] = {}
+        self._threads: dict[threading.Thread, ThreadFlight] = {}
         # Set by close(): no background thread starts after it.
         self.closed = False
 
@@ -47,7 +71,9 @@ class ThreadRunner:
         with self._lock:
             return list(self._threads)
 
-    def start(self, flight_key: Hashable, fetch: SyncFetch, finish: Finish, *, timeout: float, name: str) -> Flight:
+    def start(
+        self, flight_key: Hashable, fetch: SyncFetch, finish: Finish, *, timeout: float, name: str
+    ) -> ThreadFlight:
         """Start a background refresh on a new daemon thread and make it joinable under ``flight_key``.
 
         :param flight_key: what requests that may share this refresh look it up by.
@@ -57,10 +83,9 @@ class ThreadRunner:
         :keyword float timeout: seconds after which requests waiting on it stop waiting.
         :keyword str name: the thread's name.
         :return: the flight.
-        :rtype: Flight
+        :rtype: ThreadFlight
         """
-        flight = Flight(flight_key)
-        flight.done = threading.Event()
+        flight = ThreadFlight(flight_key)
         flight.deadline = time.monotonic() + timeout
         flight.finish = finish
         # Daemon: a refresh stuck in a credential call must not keep the interpreter alive.
@@ -77,15 +102,16 @@ class ThreadRunner:
         try:
             thread.start()
         except RuntimeError as exc:  # the interpreter is shutting down, or out of threads
-            with self._ended:
+            with self._lock:
                 del self._threads[thread]
-                self._ended.notify_all()
+                self._threads = self._threads or {}  # see without()
+                self._notify_ended()
             self._conclude(flight, finish, None, RefreshAbandoned(f"no thread for the refresh: {exc}"))
         return flight
 
     def join_or_start(
         self, flight_key: Hashable, fetch: SyncFetch, finish: Finish, *, needed: Callable[[], bool] | None = None
-    ) -> Flight:
+    ) -> ThreadFlight:
         """The refresh joinable under ``flight_key``; if there is none, one that the first waiter runs.
 
         :param flight_key: what requests that may share this refresh look it up by.
@@ -95,14 +121,13 @@ class ThreadRunner:
             caller's decision still holds. A refresh may have ended between the decision and
             this call; then the flight returned is already settled with :data:`RETRY`.
         :return: the flight.
-        :rtype: Flight
+        :rtype: ThreadFlight
         """
         with self._lock:
             flight = self.flights.get(flight_key)
             if flight is not None:
                 return flight
-            flight = Flight(flight_key)
-            flight.done = threading.Event()
+            flight = ThreadFlight(flight_key)
             if needed is not None and not needed():
                 flight.done.set()  # verdict RETRY: decide again
                 return flight
@@ -110,7 +135,7 @@ class ThreadRunner:
             self.flights[flight_key] = flight
         return flight
 
-    def wait(self, flight: Flight) -> Verdict:
+    def wait(self, flight: ThreadFlight) -> Verdict:
         """Run the refresh on this thread if nobody has, else wait for it.
 
         :param flight: the flight.
@@ -136,7 +161,7 @@ class ThreadRunner:
             return flight.verdict
         return self._give_up(flight)
 
-    def _run_background(self, flight: Flight, fetch: SyncFetch, finish: Finish) -> None:
+    def _run_background(self, flight: ThreadFlight, fetch: SyncFetch, finish: Finish) -> None:
         result: Any = None
         error: BaseException | None = None
         try:
@@ -147,11 +172,13 @@ class ThreadRunner:
             try:
                 self._conclude(flight, finish, result, error)
             finally:
-                with self._ended:
-                    self._threads.pop(flight.handle, None)
-                    self._ended.notify_all()
+                with self._lock:
+                    if flight.handle is not None:
+                        self._threads.pop(flight.handle, None)
+                        self._threads = self._threads or {}  # see without()
+                    self._notify_ended()
 
-    def _run_inline(self, flight: Flight, fetch: SyncFetch, finish: Finish) -> None:
+    def _run_inline(self, flight: ThreadFlight, fetch: SyncFetch, finish: Finish) -> None:
         result: Any = None
         error: BaseException | None = None
         try:
@@ -161,7 +188,7 @@ class ThreadRunner:
         # Anything else (KeyboardInterrupt) goes up to wait(), which concludes the flight.
         self._conclude(flight, finish, result, error)
 
-    def _conclude(self, flight: Flight, finish: Finish, result: Any, error: BaseException | None) -> None:
+    def _conclude(self, flight: ThreadFlight, finish: Finish, result: Any, error: BaseException | None) -> None:
         """Record the outcome, then release the waiters, whatever happens while recording.
 
         The flight stays joinable until its outcome is in the token store: a request deciding
@@ -174,26 +201,25 @@ class ThreadRunner:
             verdict = finish(result, error)  # outside the lock: it logs
         finally:
             with self._lock:
-                if self.flights.get(flight.key) is flight:
-                    del self.flights[flight.key]
+                self.flights = without(self.flights, flight.key, flight)
                 flight.verdict = verdict
             flight.done.set()
 
-    def _give_up(self, flight: Flight) -> Verdict:
+    def _give_up(self, flight: ThreadFlight) -> Verdict:
         """Stop waiting for a background refresh past its deadline: it counts as failed, once.
 
         Later requests do not join it. Its thread runs on, and its late result is recorded too.
         """
+        name = flight.handle.name if flight.handle is not None else "the token refresh"
         error = RefreshTimedOut(
-            f"{flight.handle.name} did not finish within refresh_timeout; its thread runs on until the credential "
-            "returns"
+            f"{name} did not finish within refresh_timeout; its thread runs on until the credential returns"
         )
         with self._lock:
             ending = flight.concluded
             first = not ending and not flight.timed_out
             flight.timed_out = True
-            if first and self.flights.get(flight.key) is flight:
-                del self.flights[flight.key]  # requests deciding from now on start their own refresh
+            if first:  # requests deciding from now on start their own refresh
+                self.flights = without(self.flights, flight.key, flight)
         if ending:  # it ended right at the deadline: its outcome is being recorded
             flight.done.wait()
             return flight.verdict
@@ -210,8 +236,15 @@ class ThreadRunner:
         :return: whether none is running.
         :rtype: bool
         """
-        with self._ended:
+        with self._lock:
+            if self._ended is None:
+                self._ended = threading.Condition(self._lock)
             return self._ended.wait_for(lambda: not self._threads, timeout)
+
+    def _notify_ended(self) -> None:
+        # Caller holds _lock.
+        if self._ended is not None:
+            self._ended.notify_all()
 
     def close(self, timeout: float | None = None) -> bool:
         """Start no background thread from now on, and wait for the running ones (see :meth:`join`).

@@ -1,35 +1,54 @@
-"""Finding the runner for the event loop the caller is on."""
+"""What runs the policies' refreshes: one runner per event loop (asyncio, trio), and threads for the sync policy.
+
+The runtime modules load when first used, so that ``import bgrefresh_policy`` costs neither
+asyncio nor trio, and the sync policy never loads them.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Hashable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import sniffio
+from .._outcome import Fetch, Finish, Verdict
 
-from ._asyncio_runner import AsyncioRunner
-from ._flight import Fetch, Finish, Flight, Verdict
+if TYPE_CHECKING:
+    import asyncio
 
-__all__ = ["Runner", "RunnerRegistry"]
+    from ._asyncio import AsyncioRunner
+
+__all__ = ["Runner", "RunnerRegistry", "without"]
+
+
+def without(flights: dict[Hashable, Any], flight_key: Hashable, flight: Any) -> dict[Hashable, Any]:
+    """``flights`` less ``flight`` under ``flight_key`` (if it is still the one there).
+
+    Once none is left, a new empty dict: a dict keeps the table it grew, and a policy that
+    refreshed once would keep paying for it.
+
+    :param flights: a runner's joinable refreshes (the caller holds the runner's lock, if any).
+    :param flight_key: the refresh's key.
+    :param flight: the refresh that ended.
+    :return: the dict to keep.
+    """
+    if flights.get(flight_key) is flight:
+        del flights[flight_key]
+    return flights if flights else {}
 
 
 class Runner(Protocol):
-    """What the policy needs of an event loop: :class:`AsyncioRunner` or ``TrioRunner``."""
+    """What the async policy needs of an event loop: ``AsyncioRunner`` or ``TrioRunner``."""
 
-    lock: Any
-    flights: dict[Hashable, Flight]
+    flights: dict[Hashable, Any]
+
+    @property
+    def lock(self) -> Any: ...
 
     def alive(self) -> bool: ...
 
-    def start(self, flight_key: Hashable, fetch: Fetch, finish: Finish, *, timeout: float | None) -> Flight: ...
+    def start(self, flight_key: Hashable, fetch: Fetch, finish: Finish, *, timeout: float | None) -> Any: ...
 
-    def join_or_start(self, flight_key: Hashable, fetch: Fetch, finish: Finish) -> Flight: ...
-
-    async def started(self, flight: Flight) -> None: ...
-
-    async def wait(self, flight: Flight) -> Verdict: ...
+    async def wait(self, flight: Any) -> Verdict: ...
 
     async def drain(self) -> None: ...
 
@@ -48,6 +67,8 @@ class RunnerRegistry:
     loop's objects.
     """
 
+    __slots__ = ("_asyncio", "_lock", "_trio_var")
+
     def __init__(self) -> None:
         # Protects _asyncio and the creation of _trio_var against threads that each run their
         # own loop. Reads on the hot path go without it: a dict lookup is atomic, and only this
@@ -63,11 +84,14 @@ class RunnerRegistry:
         :return: the runner.
         :raises RuntimeError: not called from asyncio or trio.
         """
-        library = self._library()
-        if library == "trio":
+        if self._library() == "trio":
             created = self._trio_runner(create=True)
             assert created is not None
             return created
+        import asyncio
+
+        from ._asyncio import AsyncioRunner
+
         loop = asyncio.get_running_loop()
         runner = self._asyncio.get(loop)
         if runner is None:
@@ -90,6 +114,8 @@ class RunnerRegistry:
 
     @staticmethod
     def _library() -> str:
+        import sniffio
+
         try:
             library = sniffio.current_async_library()
         except sniffio.AsyncLibraryNotFoundError as exc:
@@ -101,7 +127,7 @@ class RunnerRegistry:
     def _trio_runner(self, *, create: bool) -> Runner | None:
         import trio
 
-        from ._trio_runner import TrioRunner
+        from ._trio import TrioRunner
 
         with self._lock:
             if self._trio_var is None:
@@ -116,6 +142,8 @@ class RunnerRegistry:
         """The running loop's runner if it has one; never creates one."""
         if self._library() == "trio":
             return self._trio_runner(create=False)
+        import asyncio
+
         return self._asyncio.get(asyncio.get_running_loop())
 
     async def aclose(self) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -17,10 +16,10 @@ from typing import Any
 
 from azure.core.credentials import AccessToken, AccessTokenInfo
 
-from ._decision import MAX_REFRESH_JITTER, Action, CachedToken
-from ._flight import RETRY, RefreshAbandoned, RefreshCancelled, RefreshTimedOut, Verdict
-from ._key_state import BackgroundMark, Completion, KeyState, TokenKey
+from ._azure_core import draw_jitter
+from ._key_state import Action, BackgroundMark, CachedToken, Completion, KeyState, TokenKey
 from ._options import RefreshOptions
+from ._outcome import RETRY, RefreshAbandoned, RefreshCancelled, RefreshTimedOut, Verdict
 
 __all__ = ["TokenStore"]
 
@@ -30,32 +29,53 @@ TokenLike = AccessToken | AccessTokenInfo
 
 # Token serials, unique across stores so that no two cached tokens ever share one.
 _SERIALS = itertools.count(1)
-
-
-def _draw_jitter() -> int:
-    return random.randint(0, MAX_REFRESH_JITTER)
+# Seconds between looks for keys to forget: often enough that memory follows the live keys,
+# seldom enough that the look costs nothing measurable with thousands of keys.
+_SWEEP_EVERY = 60.0
+# The pinned key of a store made without one (tests of the store alone).
+_NO_KEY = TokenKey((), None)
 
 
 class TokenStore:
     """Per-key tokens and refresh state, with the clock and jitter they are judged by.
 
+    The policy's own key is pinned: its state is :attr:`default`, always there, so that the hot
+    path reaches it without hashing a key. Other keys are forgotten once their token has expired
+    and no request has needed them for a token lifetime, so memory follows the live keys.
+
     :param options: the refresh options.
+    :param default_key: the key of the policy's own scopes; pinned, never forgotten.
     """
 
-    def __init__(self, options: RefreshOptions) -> None:
+    __slots__ = (
+        "_lock",
+        "_next_sweep",
+        "_states",
+        "clock",
+        "closed",
+        "default",
+        "default_key",
+        "draw_jitter",
+        "options",
+    )
+
+    def __init__(self, options: RefreshOptions, default_key: TokenKey = _NO_KEY) -> None:
         self.options = options
+        self.default_key = default_key
         # Seams for tests: wall clock (Unix time, as token expiry is) and the per-token jitter.
         self.clock: Callable[[], float] = time.time
-        self.draw_jitter: Callable[[], int] = _draw_jitter
+        self.draw_jitter: Callable[[], int] = draw_jitter
         # Set by the policy's close(): no background refresh starts after it.
         self.closed = False
         self._init_lock_and_states()
 
     def _init_lock_and_states(self) -> None:
-        # Protects _states and every KeyState in it, across threads that each run a loop.
-        # Held only for bookkeeping, never across an await or a credential call.
+        # Protects _states, _next_sweep and every KeyState in them, across threads that each run
+        # a loop. Held only for bookkeeping, never across an await, a credential call or a log call.
         self._lock = threading.Lock()
-        self._states: dict[TokenKey, KeyState] = {}
+        self.default = KeyState()
+        self._states: dict[TokenKey, KeyState] = {self.default_key: self.default}
+        self._next_sweep = float("-inf")
 
     def _state(self, key: TokenKey) -> KeyState:
         # Caller holds _lock.
@@ -64,8 +84,17 @@ class TokenStore:
             state = self._states[key] = KeyState()
         return state
 
+    def _sweep(self, now: float) -> None:
+        # Caller holds _lock.
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + _SWEEP_EVERY
+        for key in [key for key, state in self._states.items() if state.forgettable(now)]:
+            if key != self.default_key:
+                del self._states[key]
+
     def peek(self, key: TokenKey) -> KeyState | None:
-        """The key's state, for reading (tests, inspection); None before its first token."""
+        """The key's state, for reading (tests, inspection); None for a key never used, or forgotten."""
         return self._states.get(key)
 
     def cache(self, token: TokenLike, jitter: int | None = None) -> CachedToken:
@@ -95,7 +124,9 @@ class TokenStore:
         """
         now = self.clock()
         with self._lock:
+            self._sweep(now)
             state = self._state(key)
+            state.last_used = now
             action = state.decide(now, self.options, background_allowed=not self.closed)
             if action is not Action.BACKGROUND:
                 return action, state.current, state.generation, None
@@ -127,9 +158,26 @@ class TokenStore:
         :return: the cached token.
         """
         cached = self.cache(token, jitter)
+        now = self.clock()
         with self._lock:
-            self._state(key).store_explicit(cached)
+            state = self._state(key)
+            state.store_explicit(cached)
+            state.last_used, state.lifetime = now, cached.expires_on - now
         return cached
+
+    def invalidate_carrying(self, authorization: str) -> None:
+        """Drop the cached token that an ``Authorization`` header carried, for whichever key holds it.
+
+        :param str authorization: the rejected request's header, ``"Bearer <token>"``.
+        """
+        with self._lock:
+            carried = [
+                (key, state.current.serial)
+                for key, state in self._states.items()
+                if state.current is not None and "Bearer " + state.current.token.token == authorization
+            ]
+        for key, serial in carried:
+            self.invalidate(key, serial)
 
     def invalidate(self, key: TokenKey, serial: int | None = None) -> bool:
         """Drop ``key``'s token (only if it is the one with ``serial``, when given)."""
@@ -161,32 +209,63 @@ class TokenStore:
         :return: what the waiting requests do.
         :rtype: Verdict
         """
-        background = mark is not None
         now = self.clock()
         cached = self.cache(result) if result is not None and error is None else None
         with self._lock:
-            state = self._state(key)
-            if isinstance(error, RefreshTimedOut) and state.background is not mark:
+            early = self._settle_mark(self._state(key), mark, error, now)
+            if early is not None:
+                return early
+            completion, current = self._record(key, generation, cached, now, explicit)
+        self._log(key, completion, error, background=mark is not None, current=current, now=now)
+        return self._verdict(completion, cached, current, error, explicit=explicit, now=now)
+
+    @staticmethod
+    def _settle_mark(
+        state: KeyState, mark: BackgroundMark | None, error: BaseException | None, now: float
+    ) -> Verdict | None:
+        """Clear a background refresh's mark; the verdict, if the outcome needs no recording."""
+        # Caller holds _lock.
+        if isinstance(error, RefreshTimedOut):
+            if state.background is not mark:
                 # Its thread ended, and recorded its outcome, after the waiter gave up and before
                 # this: nothing failed that is not already recorded.
                 current = state.current
                 return Verdict(current, None) if current is not None and current.expires_on > now else RETRY
-            if mark is not None and not isinstance(error, RefreshTimedOut):
-                state.end_background(mark)
-            if isinstance(error, RefreshCancelled):
-                return RETRY
-            completion = state.complete(
-                generation, cached, now, retry_delay=self.options.retry_delay, explicit=explicit
-            )
-            current = state.current
+            return None  # the thread runs on and keeps the mark
+        if mark is not None:
+            state.end_background(mark)
+        return RETRY if isinstance(error, RefreshCancelled) else None
+
+    def _record(
+        self, key: TokenKey, generation: int, cached: CachedToken | None, now: float, explicit: bool
+    ) -> tuple[Completion, CachedToken | None]:
+        # Caller holds _lock.
+        state = self._state(key)
+        completion = state.complete(generation, cached, now, retry_delay=self.options.retry_delay, explicit=explicit)
+        if completion is Completion.STORED and cached is not None:
+            state.lifetime = cached.expires_on - now
+        return completion, state.current
+
+    def _log(
+        self,
+        key: TokenKey,
+        completion: Completion,
+        error: BaseException | None,
+        *,
+        background: bool,
+        current: CachedToken | None,
+        now: float,
+    ) -> None:
+        """One line per outcome worth telling: a failure at WARNING when requests can go on, else DEBUG."""
         if completion is Completion.STALE:
-            if explicit and cached is not None:
-                # The caller asked for exactly this token (authorize_request): it gets it, as from
-                # azure-core, but it is not cached over what came since.
-                return Verdict(cached, None)
             _LOGGER.debug("token for %s was invalidated during its refresh; result discarded", key.scopes)
-            return RETRY
-        if completion is Completion.FAILED:
+        elif completion is Completion.NOT_NEWER:
+            _LOGGER.debug(
+                "credential returned no newer token for %s; next attempt in %.0f s at the earliest",
+                key.scopes,
+                self.options.retry_delay,
+            )
+        elif completion is Completion.FAILED:
             assert error is not None
             if isinstance(error, RefreshAbandoned):
                 _LOGGER.debug("token refresh for %s abandoned: %s", key.scopes, error)
@@ -206,26 +285,40 @@ class TokenStore:
                     error,
                     current.expires_on - now,
                 )
+
+    @staticmethod
+    def _verdict(
+        completion: Completion,
+        cached: CachedToken | None,
+        current: CachedToken | None,
+        error: BaseException | None,
+        *,
+        explicit: bool,
+        now: float,
+    ) -> Verdict:
+        if completion is Completion.STALE:
+            # The caller asked for exactly this token (authorize_request): it gets it, as from
+            # azure-core, but it is not cached over what came since.
+            return Verdict(cached, None) if explicit and cached is not None else RETRY
+        if completion is Completion.FAILED:
             return Verdict(None, error)
-        assert cached is not None
-        if completion is Completion.NOT_NEWER:
-            _LOGGER.debug(
-                "credential returned no newer token for %s; next attempt in %.0f s at the earliest",
-                key.scopes,
-                self.options.retry_delay,
-            )
-            if current is not None and current.expires_on > now:
-                return Verdict(current, None)
+        if completion is Completion.NOT_NEWER and current is not None and current.expires_on > now:
+            return Verdict(current, None)
         return Verdict(cached, None)
 
     # --- pickling: the lock and the cached tokens stay behind ----------------------------
 
     def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        del state["_lock"], state["_states"]
-        state["closed"] = False  # a copy is a new policy; its owner closes it
-        return state
+        # A copy is a new policy's store: no token, open (its owner closes it), no lock.
+        return {
+            "options": self.options,
+            "default_key": self.default_key,
+            "clock": self.clock,
+            "draw_jitter": self.draw_jitter,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        for name, value in state.items():
+            setattr(self, name, value)
+        self.closed = False
         self._init_lock_and_states()

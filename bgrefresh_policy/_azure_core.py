@@ -1,0 +1,128 @@
+"""Every azure-core internal this library leans on, in one place: the file to read on an azure-core upgrade.
+
+azure-core keeps these private, and some are absent from older releases (1.32.0 is the lowest
+supported), so each is found or repeated here, with the release it comes from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Callable, Generator
+from typing import Any
+
+from azure.core.exceptions import HttpResponseError
+from azure.core.pipeline.policies import AsyncBearerTokenCredentialPolicy, BearerTokenCredentialPolicy
+from azure.core.pipeline.policies._authentication import HTTPRequestType, HTTPResponseType
+from azure.core.pipeline.policies._authentication_async import AsyncHTTPResponseType
+
+__all__ = [
+    "DEFAULT_REFRESH_WINDOW",
+    "MAX_REFRESH_JITTER",
+    "SEND_POPS_INSECURE_DOMAIN_CHANGE",
+    "SEND_READS_STREAMED_CHALLENGE",
+    "AsyncHTTPResponseType",
+    "Call",
+    "ChallengeFlow",
+    "HTTPRequestType",
+    "HTTPResponseType",
+    "challenge_flow",
+    "draw_jitter",
+    "enforce_https",
+    "is_due",
+]
+
+# azure.core.pipeline.policies._authentication, 1.38.3+: a token without refresh_on is due with
+# less than this many seconds left, less a jitter of 0 to MAX_REFRESH_JITTER seconds drawn per token.
+DEFAULT_REFRESH_WINDOW = 300
+MAX_REFRESH_JITTER = 60
+
+
+def draw_jitter() -> int:
+    """A token's refresh jitter, drawn as azure-core's ``_request_token`` draws it (1.38.3+).
+
+    :return: whole seconds, 0 to 60.
+    :rtype: int
+    """
+    return random.randint(0, MAX_REFRESH_JITTER)
+
+
+def is_due(expires_on: float, refresh_on: float | None, jitter: int, now: float) -> bool:
+    """azure-core's ``_should_refresh_token`` (1.38.3+), the same comparisons, for a token that exists.
+
+    :param float expires_on: the token's expiry, Unix time.
+    :param refresh_on: when the credential suggests a refresh, or None (falsy counts as none).
+    :param int jitter: the token's jitter.
+    :param float now: Unix time.
+    :return: whether a new token is needed.
+    :rtype: bool
+    """
+    if expires_on <= now:
+        return True
+    if refresh_on:
+        return min(refresh_on + jitter, expires_on) <= now
+    return expires_on - now < DEFAULT_REFRESH_WINDOW - jitter
+
+
+enforce_https: Callable[[Any], None]
+try:  # 1.38.3+
+    from azure.core.pipeline.policies._authentication import _enforce_https as enforce_https
+except ImportError:  # pragma: no cover - 1.32.0 .. 1.38.2
+    from azure.core.pipeline.policies._authentication import _BearerTokenCredentialPolicyBase
+
+    enforce_https = _BearerTokenCredentialPolicyBase._enforce_https  # type: ignore[attr-defined]
+
+
+def _send_mentions(name: str) -> bool:
+    # What the installed azure-core's own send() does with a 401, read from its code's constants:
+    # the policies' send() below follows it step for step.
+    constants = (
+        *AsyncBearerTokenCredentialPolicy.send.__code__.co_consts,
+        *BearerTokenCredentialPolicy.send.__code__.co_consts,
+    )
+    return name in constants
+
+
+# Up to some 1.3x release, send() dropped this option after a challenge, so that the redirect
+# cleanup kept the new token on the re-sent request; later releases do not.
+SEND_POPS_INSECURE_DOMAIN_CHANGE = _send_mentions("insecure_domain_change")
+# Later releases read a streamed 401 body before raising on_challenge's error, so that the error
+# carries the service's message.
+SEND_READS_STREAMED_CHALLENGE = _send_mentions("stream")
+
+
+# A call the driver makes for a flow (awaiting the result if it is awaitable): function and arguments.
+Call = tuple[Callable[..., Any], tuple[Any, ...]]
+# Yields calls; is sent each call's result, or has its exception thrown in; returns the response.
+ChallengeFlow = Generator[Call, Any, Any]
+
+
+def challenge_flow(policy: Any, request: Any, response: Any) -> ChallengeFlow:
+    """What azure-core's ``send()`` does after a 401, step for step, with the policy's own calls yielded.
+
+    The policy has already dropped the rejected token. With a ``WWW-Authenticate`` challenge,
+    ``on_challenge`` decides whether the request is sent once more, through ``policy._send_on``
+    (the next policy with the ``on_response`` / ``on_exception`` hooks). The async and the sync
+    policy drive this one flow, awaiting or calling.
+
+    :param policy: the policy answering the 401.
+    :param request: the request.
+    :param response: the 401 response.
+    :return: the flow; its value is the response to return.
+    """
+    if "WWW-Authenticate" not in response.http_response.headers:
+        return response
+    try:
+        authorized = yield policy.on_challenge, (request, response)
+    except Exception as ex:
+        if not SEND_READS_STREAMED_CHALLENGE:
+            raise
+        if response.context.options.get("stream"):  # so that the error carries the service's message
+            with contextlib.suppress(Exception):
+                yield response.http_response.read, ()
+        raise ex from HttpResponseError(response=response.http_response)
+    if not authorized:
+        return response
+    if SEND_POPS_INSECURE_DOMAIN_CHANGE:
+        request.context.options.pop("insecure_domain_change", False)
+    return (yield policy._send_on, (request,))
