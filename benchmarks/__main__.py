@@ -124,7 +124,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         report[f"starter_{in_flight}"] = starter
         for name, row in starter.items():
             print(f"{in_flight:>10}{name:>12}{row['starter_ms']:>10.2f}{row['others_median_ms']:>17.3f}")
-    memory = memory_per_policy(count=1000)
+    memory = await memory_per_policy(count=1000)
     report["memory_per_policy"] = memory
     print("\n9. memory per policy after its first request (bytes; the credential and its token not counted)")
     for kind in ("async", "sync"):
@@ -132,13 +132,16 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         print(f"{kind:<8}azure-core {theirs:>6.0f}  bgrefresh {ours:>6.0f}  ratio {memory['ratio'][kind]:.2f}")
     imports = import_cost(rounds=args.import_rounds)
     report["import"] = imports
+    print(f"\n10. import, each side in a new interpreter, {args.import_rounds} interleaved rounds")
     print(
-        f"\n10. import, each in a new interpreter, {args.import_rounds} interleaved rounds: "
-        f"azure.core.pipeline.policies {imports['ms']['azure-core']:.1f} ms, bgrefresh_policy "
-        f"{imports['ms']['bgrefresh']:.1f} ms ({imports['modules']['bgrefresh'] - imports['modules']['azure-core']} "
-        f"modules more); ratio min/median/max {imports['ratio']['min']:.2f}/{imports['ratio']['median']:.2f}/"
-        f"{imports['ratio']['max']:.2f}"
+        f"{'':<14}{'azure-core ms':>14}{'bgrefresh ms':>14}{'modules more':>14}{'ratio min':>11}{'median':>8}{'max':>7}"
     )
+    for what, row in imports.items():
+        more = row["modules"]["bgrefresh"] - row["modules"]["azure-core"]
+        print(
+            f"{what:<14}{row['ms']['azure-core']:>14.1f}{row['ms']['bgrefresh']:>14.1f}{more:>14}"
+            f"{row['ratio']['min']:>11.2f}{row['ratio']['median']:>8.2f}{row['ratio']['max']:>7.2f}"
+        )
     return report
 
 

@@ -8,7 +8,6 @@ ours / azure-core's: a machine busy with other work slows both sides of a round 
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import statistics
 import threading
@@ -263,7 +262,7 @@ def sync_hot_path(*, rounds: int, batch: int, threads: int) -> dict[str, Any]:
     return results
 
 
-def memory_per_policy(*, count: int) -> dict[str, Any]:
+async def memory_per_policy(*, count: int) -> dict[str, Any]:
     """Bytes per policy once a first request has fetched and cached its token, as in real use.
 
     The credential's token objects are made once and shared, so their bytes count for no policy;
@@ -282,7 +281,7 @@ def memory_per_policy(*, count: int) -> dict[str, Any]:
             before = tracemalloc.get_traced_memory()[0]
             policies = [make(credential) for _ in range(count)]
             if kind == "async":
-                asyncio.run(_first_requests(policies, request))
+                await _first_requests(policies, request)
             else:
                 for policy in policies:
                     policy.on_request(request)

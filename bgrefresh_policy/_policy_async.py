@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.core.credentials_async import AsyncTokenProvider
 from azure.core.pipeline import PipelineRequest, PipelineResponse
@@ -15,7 +15,10 @@ from ._flow import Flow, Refresh, explicit_flow, token_flow
 from ._key_state import CachedToken, TokenKey, checked_token
 from ._outcome import Fetch, Verdict
 from ._policy_base import PolicyBase
-from ._runners import Runner, RunnerRegistry
+from ._runners import RunnerRegistry
+
+if TYPE_CHECKING:
+    from ._runners import Runner
 
 __all__ = ["AsyncBackgroundRefreshTokenPolicy"]
 

@@ -8,16 +8,39 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Hashable
-from typing import TYPE_CHECKING, Any, Protocol
-
-from .._outcome import Fetch, Finish, Verdict
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import asyncio
+    from typing import Protocol
 
+    from .._outcome import Fetch, Finish, Verdict
     from ._asyncio import AsyncioRunner
 
-__all__ = ["Runner", "RunnerRegistry", "without"]
+    class Runner(Protocol):
+        """What the async policy needs of an event loop: ``AsyncioRunner`` or ``TrioRunner``."""
+
+        flights: dict[Hashable, Any]
+
+        @property
+        def lock(self) -> Any: ...
+
+        def alive(self) -> bool: ...
+
+        def start(self, flight_key: Hashable, fetch: Fetch, finish: Finish, *, timeout: float | None) -> Any: ...
+
+        async def wait(self, flight: Any) -> Verdict: ...
+
+        async def drain(self) -> None: ...
+
+        async def aclose(self) -> None: ...
+
+        def cancel_threadsafe(self) -> None: ...
+
+        def abandon(self) -> None: ...
+
+
+__all__ = ["RunnerRegistry", "without"]
 
 
 def without(flights: dict[Hashable, Any], flight_key: Hashable, flight: Any) -> dict[Hashable, Any]:
@@ -34,29 +57,6 @@ def without(flights: dict[Hashable, Any], flight_key: Hashable, flight: Any) -> 
     if flights.get(flight_key) is flight:
         del flights[flight_key]
     return flights if flights else {}
-
-
-class Runner(Protocol):
-    """What the async policy needs of an event loop: ``AsyncioRunner`` or ``TrioRunner``."""
-
-    flights: dict[Hashable, Any]
-
-    @property
-    def lock(self) -> Any: ...
-
-    def alive(self) -> bool: ...
-
-    def start(self, flight_key: Hashable, fetch: Fetch, finish: Finish, *, timeout: float | None) -> Any: ...
-
-    async def wait(self, flight: Any) -> Verdict: ...
-
-    async def drain(self) -> None: ...
-
-    async def aclose(self) -> None: ...
-
-    def cancel_threadsafe(self) -> None: ...
-
-    def abandon(self) -> None: ...
 
 
 class RunnerRegistry:
