@@ -1,0 +1,49 @@
+"""What each import loads: a sync-only program never loads asyncio or trio, nor the async policy."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import bgrefresh_policy
+
+
+def loaded_after(statement: str) -> set[str]:
+    probe = f"import sys, json; {statement}; print(json.dumps(sorted(sys.modules)))"
+    return set(
+        json.loads(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout)
+    )
+
+
+def test_the_sync_policy_loads_neither_asyncio_nor_trio_nor_the_async_policy() -> None:
+    loaded = loaded_after("from bgrefresh_policy import BackgroundRefreshTokenPolicy")
+    assert "bgrefresh_policy._policy_sync" in loaded
+    assert not loaded & {
+        "asyncio",
+        "trio",
+        "sniffio",
+        "bgrefresh_policy._policy_async",
+        "bgrefresh_policy._runners._asyncio",
+    }
+
+
+def test_the_async_policy_loads_its_runtime_only_when_a_request_needs_it() -> None:
+    loaded = loaded_after("from bgrefresh_policy import AsyncBackgroundRefreshTokenPolicy")
+    assert "bgrefresh_policy._policy_async" in loaded
+    assert not loaded & {
+        "trio",
+        "sniffio",
+        "difflib",
+        "bgrefresh_policy._runners._asyncio",
+        "bgrefresh_policy._policy_sync",
+    }
+
+
+def test_the_package_names_both_policies_and_nothing_else() -> None:
+    assert {"AsyncBackgroundRefreshTokenPolicy", "BackgroundRefreshTokenPolicy"} <= set(dir(bgrefresh_policy))
+    assert bgrefresh_policy.BackgroundRefreshTokenPolicy.__name__ == "BackgroundRefreshTokenPolicy"
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchPolicy'"):
+        bgrefresh_policy.NoSuchPolicy  # noqa: B018 - the lookup is the test
