@@ -24,9 +24,11 @@ from tests.sync.conftest import attach, make_sync_policy, prime, refresh_threads
 def closing_waits(policy: Any) -> bool:
     """Whether a thread is in ``close()`` (or ``wait_for_refreshes()``), waiting for the refresh threads to end.
 
-    The runner's ``join`` waits on its ``_ended`` condition, which keeps its waiters in a private list.
+    The runner's ``join`` waits on its ``_ended`` condition, which keeps its waiters in a private list;
+    the first ``join`` makes the condition.
     """
-    return len(policy._runner._ended._waiters) == 1
+    ended = policy._runner._ended
+    return ended is not None and len(ended._waiters) == 1
 
 
 def test_close_joins_the_running_refresh(policy: Any, credential: SyncScriptedCredential, clock: FakeClock) -> None:
