@@ -93,7 +93,7 @@ def token_flow(store: TokenStore, key: TokenKey, *, alive: Callable[[], bool] | 
         still_valid = store.still_valid(key)
         if still_valid is not None:  # logged once, by the store, for all the waiters
             return still_valid
-        raise verdict.error
+        verdict.raise_error()
 
 
 def explicit_flow(store: TokenStore, key: TokenKey, kwargs: dict[str, Any]) -> Flow:
@@ -111,6 +111,6 @@ def explicit_flow(store: TokenStore, key: TokenKey, kwargs: dict[str, Any]) -> F
         if verdict is RETRY:
             continue
         if verdict.error is not None:
-            raise verdict.error
+            verdict.raise_error()
         assert verdict.token is not None
         return verdict.token

@@ -89,8 +89,9 @@ class CachedToken:
             if self.refresh_on
             else self.expires_on - (DEFAULT_REFRESH_WINDOW - value)
         )
-        # Before this, is_due() is False: requests check one number on the hot path.
-        self.fresh_until: float = due - _MARGIN
+        # Before this, is_due() is False: requests check one number on the hot path. Never past
+        # expiry, whatever jitter a subclass assigns.
+        self.fresh_until: float = min(due, self.expires_on) - _MARGIN
 
     def __repr__(self) -> str:
         return (

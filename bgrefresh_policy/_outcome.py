@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, NamedTuple
+from types import TracebackType
+from typing import Any, NamedTuple, NoReturn
 
 from ._key_state import CachedToken
 
@@ -44,11 +45,23 @@ class Verdict(NamedTuple):
     """What the requests waiting on a refresh do once it ends.
 
     Exactly one of: a token to attach, an error to raise, or neither (:data:`RETRY`: the
-    result is stale or the refresh was cancelled; decide again).
+    result is stale or the refresh was cancelled; decide again). Every waiter raises the one
+    error object, each from ``origin``, the traceback it had when the refresh ended: else each
+    raise would add that waiter's frames to the last, and a shared failure would carry (and keep
+    alive) the stacks of all the requests that waited on it.
     """
 
     token: CachedToken | None
     error: BaseException | None
+    origin: TracebackType | None = None
+
+    def raise_error(self) -> NoReturn:
+        """Raise the error, from its traceback as the refresh ended.
+
+        :raises BaseException: the refresh's error.
+        """
+        assert self.error is not None
+        raise self.error.with_traceback(self.origin)
 
 
 RETRY = Verdict(None, None)
@@ -75,4 +88,4 @@ def record_outcome(finish: Finish, result: Any, error: BaseException | None) -> 
     try:
         return finish(result, error), None
     except Exception as exc:  # noqa: BLE001 - handed to the waiters, and to the runner to report
-        return Verdict(None, exc), exc
+        return Verdict(None, exc, exc.__traceback__), exc

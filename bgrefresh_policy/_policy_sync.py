@@ -129,7 +129,8 @@ class BackgroundRefreshTokenPolicy(PolicyBase, BearerTokenCredentialPolicy[HTTPR
         :return: the response.
         :rtype: ~azure.core.pipeline.PipelineResponse
         """
-        if not (self._own_on_request and self._attach_own(request)):
+        # An on_request of a subclass, or one patched onto this instance, is called as azure-core calls it.
+        if not (self._own_on_request and "on_request" not in self.__dict__ and self._attach_own(request)):
             self.on_request(request)
         response = self._send_on(request)
         if response.http_response.status_code == 401:
@@ -222,13 +223,15 @@ class BackgroundRefreshTokenPolicy(PolicyBase, BearerTokenCredentialPolicy[HTTPR
         self, request: PipelineRequest[HTTPRequestType]
     ) -> PipelineResponse[HTTPRequestType, HTTPResponseType]:
         """The next policy's response, with ``on_exception`` / ``on_response`` called as azure-core does."""
+        # Hooks of a subclass, or patched onto this instance (mock.patch.object), are called.
+        hooks = self._hooks or "on_response" in self.__dict__ or "on_exception" in self.__dict__
         try:
             response: PipelineResponse[HTTPRequestType, HTTPResponseType] = self.next.send(request)
         except Exception:
-            if self._hooks:
+            if hooks:
                 self.on_exception(request)
             raise
-        if self._hooks:
+        if hooks:
             self.on_response(request, response)
         return response
 

@@ -141,8 +141,12 @@ class TokenStore:
             return state.decide(now, self.options, background_allowed=not self.closed), state.generation
 
     def generation(self, key: TokenKey) -> int:
+        """The key's generation, for an explicit refresh about to start: the key is in use from now."""
+        now = self.clock()
         with self._lock:
-            return self._state(key).generation
+            state = self._state(key)
+            state.last_used = now  # not forgotten while the caller's credential call runs
+            return state.generation
 
     def still_valid(self, key: TokenKey) -> CachedToken | None:
         """The cached token if it has not expired."""
@@ -301,7 +305,8 @@ class TokenStore:
             # azure-core, but it is not cached over what came since.
             return Verdict(cached, None) if explicit and cached is not None else RETRY
         if completion is Completion.FAILED:
-            return Verdict(None, error)
+            assert error is not None
+            return Verdict(None, error, error.__traceback__)
         if completion is Completion.NOT_NEWER and current is not None and current.expires_on > now:
             return Verdict(current, None)
         return Verdict(cached, None)

@@ -78,7 +78,17 @@ def test_plot_without_matplotlib_names_the_extra(
 ) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed: find_spec() answers None
     err = usage_error(demo_main, ["--plot", str(tmp_path / "chart.png")], capsys)
-    assert 'pip install "bgrefresh-policy[plot]"' in err
+    assert 'install the "plot" extra' in err
+
+
+def test_the_demo_without_aiohttp_names_the_extra_and_help_still_works(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "aiohttp", None)  # as if the [demo] extra were not installed
+    assert 'install the "demo" extra' in usage_error(demo_main, [], capsys)
+    with pytest.raises(SystemExit) as exited:
+        demo_main(["--help"])
+    assert exited.value.code == 0
 
 
 def test_plot_to_a_place_that_cannot_be_written_is_refused_before_the_run(

@@ -60,7 +60,7 @@ def check_plot_target(parser: argparse.ArgumentParser, path: str) -> None:
     :param str path: where the chart goes.
     """
     if importlib.util.find_spec("matplotlib") is None:
-        parser.error('--plot needs matplotlib: pip install "bgrefresh-policy[plot]"')
+        parser.error('--plot needs matplotlib: install the "plot" extra (from a checkout: pip install ".[plot]")')
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path) or not os.path.isdir(folder):
         parser.error(f"--plot: cannot write {path}: no such folder, or it is a folder")

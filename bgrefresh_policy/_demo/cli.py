@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 from azure.core.pipeline import AsyncPipeline
 from azure.core.pipeline.policies import AsyncBearerTokenCredentialPolicy
-from azure.core.pipeline.transport import AioHttpTransport
 from azure.core.rest import HttpRequest
 
 from .. import AsyncBackgroundRefreshTokenPolicy, __version__
 from .arguments import check_plot_target, count, seconds
-from .credential import TokenEndpointCredential
 from .load import Run, Sample, drive
 from .report import percentile, plot, table, timeline
-from .servers import DemoServers
+
+if TYPE_CHECKING:  # the servers and the credential need aiohttp: the [demo] extra, checked in main()
+    from .credential import TokenEndpointCredential
 
 SCOPE = "api://demo/.default"
 # azure-core refreshes a token with under 300 s left; a token issued with 300 + N seconds of
@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     add(
         "--plot",
         metavar="FILE.png",
-        help='also write the latency chart as a PNG (needs matplotlib: pip install "bgrefresh-policy[plot]")',
+        help='also write the latency chart as a PNG (needs matplotlib: the "plot" extra)',
     )
     add("--no-progress", action="store_true", help="print no progress line while running")
     add("--version", action="version", version=f"bgrefresh-policy {__version__}")
@@ -100,6 +100,12 @@ def _progress_printer(name: str, duration: float, enabled: bool) -> Callable[[fl
 
 
 async def _run(args: argparse.Namespace) -> dict[str, Run]:
+    import aiohttp
+    from azure.core.pipeline.transport import AioHttpTransport
+
+    from .credential import TokenEndpointCredential
+    from .servers import DemoServers
+
     servers = DemoServers(token_latency=args.token_latency, token_lifetime=_REFRESH_WINDOW + args.refresh_every)
     base_url = await servers.start()
     results: dict[str, Run] = {}
@@ -137,6 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo; return the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
+    if importlib.util.find_spec("aiohttp") is None:
+        parser.error(
+            'the demo runs its servers with aiohttp: install the "demo" extra (from a checkout: pip install ".[demo]")'
+        )
     if args.plot:
         check_plot_target(parser, args.plot)
     print(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import traceback
 from typing import Any
 
 import pytest
@@ -218,3 +219,25 @@ def test_trio_background_refresh_with_any_exception_is_a_failed_attempt(
     assert len(credential.calls) == 3
     [warning] = warnings_of(caplog)
     assert type(raised).__name__ in warning.getMessage()
+
+
+async def test_a_failure_shared_by_many_waiters_does_not_pile_their_stacks_onto_one_traceback() -> None:
+    clock = FakeClock()
+    credential = ScriptedCredential(clock=clock, gate=asyncio.Event())
+    policy = make_policy(credential, clock)
+    credential.errors.append(LookupError("token endpoint down"))
+
+    async def depth() -> int:
+        try:
+            await policy.on_request(make_request())
+        except LookupError as exc:
+            return len(traceback.extract_tb(exc.__traceback__))
+        raise AssertionError("the credential's error was expected")
+
+    waiting = [asyncio.ensure_future(depth()) for _ in range(200)]
+    while not credential.calls:  # noqa: ASYNC110 - other tasks of this loop get there; no timer
+        await asyncio.sleep(0)
+    credential.gate.set()
+    depths = await asyncio.gather(*waiting)
+    assert len(credential.calls) == 1
+    assert max(depths) == min(depths) < 30  # each its own frames over the refresh's, never the others'

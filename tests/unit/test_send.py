@@ -150,3 +150,44 @@ async def test_a_subclass_with_its_own_on_request_is_called_by_send() -> None:
     assert transport.seen == [("https://example.test/", "Bearer token-1")]
     assert OwnRequest._own_on_request is False
     assert AsyncBackgroundRefreshTokenPolicy._own_on_request is True
+
+
+async def test_hooks_patched_onto_one_instance_are_called_as_by_azure_core() -> None:
+    seen = []
+    for base in (AsyncBearerTokenCredentialPolicy, AsyncBackgroundRefreshTokenPolicy):
+        policy: Any = base(ScriptedCredential(clock=FakeClock()), SCOPE)
+        calls: list[str] = []
+        original = policy.on_request
+
+        async def on_request(request: Any, original: Any = original, calls: list[str] = calls) -> None:
+            calls.append("on_request")
+            await original(request)
+
+        policy.on_request = on_request
+        policy.on_response = lambda request, response, calls=calls: calls.append("on_response")
+        pipeline = AsyncPipeline(ScriptedTransport(), policies=[policy])
+        for _ in range(2):  # the second with a cached token: the fast path must not skip them
+            await pipeline.run(HttpRequest("GET", "https://example.test/"))
+        seen.append(calls)
+    assert seen[0] == seen[1] == ["on_request", "on_response"] * 2
+
+
+def test_sync_hooks_patched_onto_one_instance_are_called_as_by_azure_core() -> None:
+    seen = []
+    for base in (BearerTokenCredentialPolicy, BackgroundRefreshTokenPolicy):
+        policy: Any = base(SyncScriptedCredential(clock=FakeClock()), SCOPE)
+        calls: list[str] = []
+        original = policy.on_request
+        policy.on_request = lambda request, original=original, calls=calls: (
+            calls.append("on_request"),
+            original(request),
+        )
+        policy.on_exception = lambda request, calls=calls: calls.append("on_exception")
+        pipeline = Pipeline(SyncScriptedTransport(sync_respond([200, ServiceRequestError("reset")])), policies=[policy])
+        pipeline.run(HttpRequest("GET", "https://example.test/"))
+        with pytest.raises(ServiceRequestError):
+            pipeline.run(HttpRequest("GET", "https://example.test/"))
+        seen.append(calls)
+        if hasattr(policy, "close"):
+            policy.close()
+    assert seen[0] == seen[1] == ["on_request", "on_request", "on_exception"]

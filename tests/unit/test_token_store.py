@@ -86,3 +86,18 @@ async def test_a_policy_forgets_the_tenants_it_no_longer_serves() -> None:
     clock.advance(2 * 3600 + 61)  # every tenant's token expired a lifetime ago
     await policy.on_request(make_request())  # the next request past the hot path looks
     assert list(policy._store._states) == [policy._default_key]
+
+
+def test_a_key_whose_explicit_refresh_is_running_is_not_forgotten() -> None:
+    clock = FakeClock()
+    store = TokenStore(RefreshOptions(), A)
+    store.clock = clock
+    store.store(B, AccessTokenInfo("b-1", int(clock() + 3600)))
+    clock.advance(2 * 3600 + 61)  # expired a lifetime ago, and not used since
+    generation = store.generation(B)  # authorize_request for B begins its credential call ...
+    clock.advance(61)
+    store.begin(A)  # ... while a look for keys to forget runs
+    store.finish(B, generation, AccessTokenInfo("b-2", int(clock() + 3600)), None, mark=None, explicit=True)
+    current = store.current(B)
+    assert current is not None
+    assert current.token.token == "b-2"  # cached, not discarded as stale
