@@ -139,3 +139,11 @@ def test_a_falsy_refresh_on_gets_azure_cores_answer(left: int) -> None:
         for policy in (ours, theirs):
             policy._token = AccessTokenInfo("t", int(time.time()) + left, refresh_on=0)
         assert need_new_token(ours) == need_new_token(theirs) == (left < 300)
+
+
+@pytest.mark.parametrize("refresh_on", [None, 1_800_000_500])
+def test_no_jitter_makes_an_expired_token_look_fresh(refresh_on: int | None) -> None:
+    now = 1_800_000_000.0
+    token = CachedToken(AccessTokenInfo("t", int(now + 100), refresh_on=refresh_on), jitter=1000, serial=1)
+    assert token.fresh_until < token.expires_on  # the hot path's one comparison never passes expiry
+    assert token.is_due(now + 100)
