@@ -64,13 +64,32 @@ def is_due(expires_on: float, refresh_on: float | None, jitter: int, now: float)
     return expires_on - now < DEFAULT_REFRESH_WINDOW - jitter
 
 
-enforce_https: Callable[[Any], None]
+_enforce_https: Callable[[Any], None]
 try:  # 1.38.3+
-    from azure.core.pipeline.policies._authentication import _enforce_https as enforce_https
+    from azure.core.pipeline.policies._authentication import _enforce_https
 except ImportError:  # pragma: no cover - 1.32.0 .. 1.38.2
     from azure.core.pipeline.policies._authentication import _BearerTokenCredentialPolicyBase
 
-    enforce_https = _BearerTokenCredentialPolicyBase._enforce_https  # type: ignore[attr-defined]
+    _enforce_https = _BearerTokenCredentialPolicyBase._enforce_https  # type: ignore[attr-defined]
+
+
+def enforce_https(request: Any) -> None:
+    """azure-core's https check for a bearer token, with its common case decided here first.
+
+    With no ``enforce_https`` option or context entry and an https URL, azure-core's check does
+    nothing; everything else (an opt-out to move into the context, an http URL to refuse) is
+    azure-core's own function.
+
+    :param request: the pipeline request.
+    :raises ~azure.core.exceptions.ServiceRequestError: an http URL, https not turned off.
+    """
+    context = request.context
+    if (
+        "enforce_https" in context.options
+        or "enforce_https" in context
+        or request.http_request.url[:5].lower() != "https"
+    ):
+        _enforce_https(request)
 
 
 def _send_mentions(name: str) -> bool:

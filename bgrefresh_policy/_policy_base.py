@@ -135,18 +135,6 @@ class PolicyBase:
 
     # --- requests and refreshes ------------------------------------------------------------
 
-    def _attachable(self) -> CachedToken | None:
-        """The policy's own token, if a request can attach it as it is; None if it has more to do.
-
-        The hot path: the pinned state and one comparison for a token that is not due, no lock,
-        no key hashed, nothing allocated.
-        """
-        store = self._store
-        cached = store.default.current
-        if cached is not None and store.clock() < cached.fresh_until:
-            return cached
-        return store.attachable(self._default_key)
-
     def _attach(self, request: PipelineRequest[Any], key: TokenKey, cached: CachedToken) -> None:
         self._token_key = key
         request.http_request.headers["Authorization"] = "Bearer " + cached.token.token
@@ -154,11 +142,17 @@ class PolicyBase:
     def _attach_own(self, request: PipelineRequest[Any]) -> bool:
         """Do what ``on_request`` does when the policy's token can be attached as it is.
 
+        The hot path: the pinned state and one comparison for a token that is not due, no lock,
+        no key hashed, nothing allocated but the header.
+
         :return: whether it could; if not, the request needs ``on_request`` itself.
         """
-        cached = self._attachable()
-        if cached is None:
-            return False
+        store = self._store
+        cached = store.default.current
+        if cached is None or store.clock() >= cached.fresh_until:
+            cached = store.attachable(self._default_key)  # due: attached if a refresh runs or backs off
+            if cached is None:
+                return False
         enforce_https(request)
         self._token_key = self._default_key
         request.http_request.headers["Authorization"] = "Bearer " + cached.token.token
