@@ -16,6 +16,7 @@ from typing import Any
 
 from ._key_state import Action, BackgroundMark, CachedToken, TokenKey
 from ._outcome import RETRY, Verdict
+from ._sharing import Owner
 from ._store import TokenStore
 
 __all__ = ["Flow", "Refresh", "explicit_flow", "token_flow"]
@@ -64,17 +65,21 @@ class Refresh:
 Flow = Generator[Refresh, Verdict | None, CachedToken]
 
 
-def token_flow(store: TokenStore, key: TokenKey, *, alive: Callable[[], bool] | None) -> Flow:
+def token_flow(
+    store: TokenStore, key: TokenKey, *, alive: Callable[[], bool] | None, owner: Owner | None = None
+) -> Flow:
     """The token a request for ``key`` attaches, after whatever refresh the rule asks for.
 
-    :param store: the policy's tokens.
+    :param store: the tokens the policy shares.
     :param key: the request's token key.
     :keyword alive: kept with a background mark: whether what runs the refresh can still end it.
+    :keyword owner: the policy's; once it is closed, no background refresh starts for it.
     :return: the flow; its value is the token.
     :raises Exception: the credential's error, when no valid token is left to fall back on.
     """
     while True:
-        action, current, generation, mark = store.begin(key, alive)
+        allowed = owner is None or not owner.closed  # read at each decision: close() may run between them
+        action, current, generation, mark = store.begin(key, alive, background_allowed=allowed)
         if action is Action.ATTACH:
             assert current is not None  # decide() attaches only a valid token
             return current

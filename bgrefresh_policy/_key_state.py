@@ -198,7 +198,8 @@ class BackgroundMark:
 class KeyState:
     """Everything the policy remembers about one token key."""
 
-    __slots__ = ("background", "current", "generation", "last_used", "lifetime", "retry_not_before")
+    # __weakref__: the store holds the states that policies pin weakly (see TokenStore).
+    __slots__ = ("__weakref__", "background", "current", "generation", "last_used", "lifetime", "retry_not_before")
 
     def __init__(self) -> None:
         self.current: CachedToken | None = None

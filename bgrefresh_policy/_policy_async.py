@@ -15,7 +15,6 @@ from ._flow import Flow, Refresh, explicit_flow, token_flow
 from ._key_state import CachedToken, TokenKey, checked_token
 from ._outcome import Fetch, Verdict
 from ._policy_base import PolicyBase
-from ._runners import RunnerRegistry
 
 if TYPE_CHECKING:
     from ._runners import Runner
@@ -67,6 +66,7 @@ class AsyncBackgroundRefreshTokenPolicy(
         min_validity: float = 60.0,
         retry_delay: float = 30.0,
         refresh_timeout: float = 30.0,
+        share_tokens: bool = True,
         **kwargs: Any,
     ) -> None:
         self._configure(
@@ -78,9 +78,11 @@ class AsyncBackgroundRefreshTokenPolicy(
             retry_delay=retry_delay,
             refresh_timeout=refresh_timeout,
             asynchronous=True,
+            share_tokens=share_tokens,
         )
-        # Last, because the base class assigns self._token, which our setter handles.
+        # Last: azure-core's __init__ assigns self._token, which our setter handles (and ignores).
         super().__init__(credential, *scopes, enable_cae=enable_cae, **kwargs)
+        self._configured()
 
     # --- public ------------------------------------------------------------------------
 
@@ -158,8 +160,8 @@ class AsyncBackgroundRefreshTokenPolicy(
         Refreshes on other running loops are asked to cancel. Requests that need a token
         after this wait for one inline. Safe to call more than once.
         """
-        self._store.closed = True
-        await self._runners.aclose()
+        self._owner.closed = True
+        await self._runners.aclose(self._owner)
 
     async def __aenter__(self) -> AsyncBackgroundRefreshTokenPolicy[HTTPRequestType, AsyncHTTPResponseType]:
         """Enter: the policy, ready; it closes on exit.
@@ -214,7 +216,7 @@ class AsyncBackgroundRefreshTokenPolicy(
         )
 
     def _new_runtime(self) -> None:
-        self._runners = RunnerRegistry()
+        self._runners = self._shared.runners
         self._lock_instance = None  # azure-core's; our _lock is per loop instead
 
     async def _send_on(
@@ -259,7 +261,7 @@ class AsyncBackgroundRefreshTokenPolicy(
     async def _token_for(self, key: TokenKey, scopes: tuple[str, ...]) -> CachedToken:
         """The token a request for ``key`` attaches, after whatever refresh the rule asks for."""
         runner = self._runners.current()
-        return await self._drive(runner, token_flow(self._store, key, alive=runner.alive), scopes)
+        return await self._drive(runner, token_flow(self._store, key, alive=runner.alive, owner=self._owner), scopes)
 
     async def _refresh_explicit(self, key: TokenKey, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> CachedToken:
         """Ask the credential (sharing a call with the same arguments already in flight) and cache the result."""
@@ -279,10 +281,12 @@ class AsyncBackgroundRefreshTokenPolicy(
         flight_key, kwargs, finish = self._refresh_parts(command)
         fetch = self._fetcher(scopes, kwargs)
         if command.background:
-            runner.start(flight_key, fetch, finish, timeout=self._store.options.refresh_timeout)
+            runner.start(flight_key, fetch, finish, timeout=self._store.options.refresh_timeout, owner=self._owner)
             return None
         # Joins the refresh already in flight for this key and generation, if any (a background one too).
-        flight = runner.flights.get(flight_key) or runner.start(flight_key, fetch, finish, timeout=None)
+        flight = runner.flights.get(flight_key) or runner.start(
+            flight_key, fetch, finish, timeout=None, owner=self._owner
+        )
         return await runner.wait(flight)
 
     def _fetcher(self, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> Fetch:

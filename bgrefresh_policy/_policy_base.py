@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Hashable
 from typing import Any
 
@@ -21,7 +20,7 @@ from ._options import (
     warn_if_inline_only,
 )
 from ._outcome import Finish, Verdict
-from ._store import TokenStore
+from ._sharing import Owner, Shared, shared_for
 
 __all__ = ["PolicyBase", "flight_key"]
 
@@ -59,8 +58,13 @@ class PolicyBase:
     # Set by azure-core's __init__.
     _credential: Any
     _scopes: tuple[str, ...]
-    # Attributes that hold locks, threads or tasks: not copied or pickled; _new_runtime remakes them.
+    # Attributes that hold locks, threads, tasks or shared tokens: not copied or pickled;
+    # _share and _new_runtime remake them.
     _RUNTIME: tuple[str, ...] = ()
+    _SHARED = ("_shared", "_store", "_own", "_owner")
+    # True while azure-core's __init__ runs: its "no token yet" and "jitter 0" are about the
+    # policy it thinks it is making, not about the token this one may already share.
+    _initialising = False
 
     def _configure(
         self,
@@ -73,27 +77,47 @@ class PolicyBase:
         retry_delay: float,
         refresh_timeout: float,
         asynchronous: bool,
+        share_tokens: bool,
         wait_limit: float | None = None,
     ) -> None:
         check_credential(credential, asynchronous=asynchronous)
         check_scopes(scopes)
         check_no_misspelt_option(kwargs)
-        if not isinstance(enable_cae, bool):
-            raise TypeError(f"enable_cae must be a bool, not {type(enable_cae).__name__}")
+        for name, flag in (("enable_cae", enable_cae), ("share_tokens", share_tokens)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be a bool, not {type(flag).__name__}")
         options = refresh_options(min_validity=min_validity, retry_delay=retry_delay, refresh_timeout=refresh_timeout)
         if wait_limit is not None:
             check_wait_limit("refresh_timeout", options.refresh_timeout, wait_limit)
         warn_if_inline_only(options.min_validity)
         self._default_key = TokenKey.of(scopes)
-        self._store = TokenStore(options, self._default_key)
+        self._share_tokens = share_tokens
+        self._cae = enable_cae
         # The key azure-core's single _token attribute stands for: the one last used by
         # on_request (the policy's scopes), _request_token() or authorize_request().
         self._token_key = self._default_key
         self._last_jitter = 0  # see _refresh_jitter
+        self._share(credential, enable_cae, options)
+        self._initialising = True  # until _configured()
+
+    def _configured(self) -> None:
+        """Called once azure-core's ``__init__`` has run."""
+        del self._initialising
+
+    def _share(self, credential: Any, enable_cae: bool, options: Any) -> None:
+        """Join the tokens and refreshes of every policy on ``credential`` (or keep its own)."""
+        if self._share_tokens:
+            self._shared = shared_for(credential, enable_cae=enable_cae, options=options)
+        else:
+            self._shared = Shared(options)
+        self._store = self._shared.store
+        # The state of the policy's own key, held here: the hot path reads it without a lookup.
+        self._own = self._store.pin(self._default_key)
+        self._owner = Owner()  # what this policy's close() cancels, and whether it has run
         self._new_runtime()
 
     def _new_runtime(self) -> None:
-        """Create the attributes named in ``_RUNTIME``."""
+        """Set the attributes named in ``_RUNTIME``, from ``_shared``."""
 
     # --- azure-core's _token, as a view of the key last used ------------------------------
 
@@ -105,6 +129,8 @@ class PolicyBase:
 
     @_token.setter
     def _token(self, value: TokenLike | None) -> None:
+        if self._initialising:
+            return
         if value is not None:
             # Judged with the jitter azure-core would use: the one of the token it replaces.
             self._store.store(self._token_key, checked_token(value, "get_token_info"), jitter=self._refresh_jitter)
@@ -123,6 +149,8 @@ class PolicyBase:
 
     @_refresh_jitter.setter
     def _refresh_jitter(self, value: int) -> None:
+        if self._initialising:
+            return
         self._last_jitter = value
         current = self._store.current(self._token_key)
         if current is not None:
@@ -148,9 +176,11 @@ class PolicyBase:
         :return: whether it could; if not, the request needs ``on_request`` itself.
         """
         store = self._store
-        cached = store.default.current
+        own = self._own
+        cached = own.current
         if cached is None or store.clock() >= cached.fresh_until:
-            cached = store.attachable(self._default_key)  # due: attached if a refresh runs or backs off
+            # Due: attached if a refresh runs or backs off.
+            cached = store.attachable(own, background_allowed=not self._owner.closed)
             if cached is None:
                 return False
         enforce_https(request)
@@ -191,17 +221,19 @@ class PolicyBase:
 
         return finish
 
-    # --- pickling: runtime objects and cached tokens stay behind (see TokenStore too) -----
+    # --- pickling: runtime objects and cached tokens stay behind -------------------------
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for name in self._RUNTIME:
+        for name in (*self._RUNTIME, *self._SHARED):
             state.pop(name, None)
-        # Its own store even for copy.copy, which would otherwise share it (and close it).
-        state["_store"] = copy.copy(self._store)
+        # A copy is a new, open policy. It shares the tokens of its credential, as any policy
+        # built on it does; unpickled elsewhere, that credential is a new object, with none yet.
+        state["_options"] = self._store.options
         state["next"] = None  # the links belong to the pipeline this copy is not part of
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        options = state.pop("_options")
         self.__dict__.update(state)
-        self._new_runtime()
+        self._share(self._credential, self._cae, options)

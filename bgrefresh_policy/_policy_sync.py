@@ -17,7 +17,6 @@ from ._key_state import Action, CachedToken, TokenKey, checked_token
 from ._options import check_wait_limit
 from ._outcome import SyncFetch, Verdict
 from ._policy_base import PolicyBase
-from ._runners._threads import ThreadRunner
 
 __all__ = ["BackgroundRefreshTokenPolicy"]
 
@@ -64,6 +63,7 @@ class BackgroundRefreshTokenPolicy(PolicyBase, BearerTokenCredentialPolicy[HTTPR
         min_validity: float = 60.0,
         retry_delay: float = 30.0,
         refresh_timeout: float = 30.0,
+        share_tokens: bool = True,
         **kwargs: Any,
     ) -> None:
         self._configure(
@@ -75,10 +75,12 @@ class BackgroundRefreshTokenPolicy(PolicyBase, BearerTokenCredentialPolicy[HTTPR
             retry_delay=retry_delay,
             refresh_timeout=refresh_timeout,
             asynchronous=False,
+            share_tokens=share_tokens,
             wait_limit=threading.TIMEOUT_MAX,
         )
-        # Last, because the base class assigns self._token, which our setter handles.
+        # Last: azure-core's __init__ assigns self._token, which our setter handles (and ignores).
         super().__init__(credential, *scopes, enable_cae=enable_cae, **kwargs)
+        self._configured()
 
     # --- public ------------------------------------------------------------------------
 
@@ -160,12 +162,11 @@ class BackgroundRefreshTokenPolicy(PolicyBase, BearerTokenCredentialPolicy[HTTPR
         daemon thread, and logged. Requests that need a token after this wait for one inline.
         Safe to call more than once.
         """
-        self._store.closed = True
-        if not self._runner.close(self._store.options.refresh_timeout):
+        if not self._runner.close(self._owner, self._store.options.refresh_timeout):
             _LOGGER.warning(
                 "close(): %d background token refresh(es) still running after refresh_timeout; left to end "
                 "on their daemon threads",
-                len(self._runner.threads),
+                len(self._runner.threads_of(self._owner)),
             )
 
     def __enter__(self) -> BackgroundRefreshTokenPolicy[HTTPRequestType, HTTPResponseType]:
@@ -217,7 +218,7 @@ class BackgroundRefreshTokenPolicy(PolicyBase, BearerTokenCredentialPolicy[HTTPR
         )
 
     def _new_runtime(self) -> None:
-        self._runner = ThreadRunner()
+        self._runner = self._shared.thread_runner
 
     def _send_on(
         self, request: PipelineRequest[HTTPRequestType]
@@ -258,7 +259,7 @@ class BackgroundRefreshTokenPolicy(PolicyBase, BearerTokenCredentialPolicy[HTTPR
 
     def _token_for(self, key: TokenKey, scopes: tuple[str, ...]) -> CachedToken:
         """The token a request for ``key`` attaches, after whatever refresh the rule asks for."""
-        return self._drive(token_flow(self._store, key, alive=None), scopes)
+        return self._drive(token_flow(self._store, key, alive=None, owner=self._owner), scopes)
 
     def _refresh_explicit(self, key: TokenKey, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> CachedToken:
         """Ask the credential (sharing a call with the same arguments already in flight) and cache the result."""
@@ -284,13 +285,18 @@ class BackgroundRefreshTokenPolicy(PolicyBase, BearerTokenCredentialPolicy[HTTPR
                 finish,
                 timeout=self._store.options.refresh_timeout,
                 name=f"bgrefresh token refresh for {' '.join(command.key.scopes)}",
+                owner=self._owner,
             )
             return None
         key, generation = command.key, command.generation
         # Threads decide and join in two steps: a refresh may end between them. An explicit
         # request always asks the credential.
-        needed = None if command.explicit else (lambda: self._store.decision(key) == (Action.INLINE, generation))
+        needed = None if command.explicit else (lambda: self._inline_still_needed(key, generation))
         return self._runner.wait(self._runner.join_or_start(flight_key, fetch, finish, needed=needed))
+
+    def _inline_still_needed(self, key: TokenKey, generation: int) -> bool:
+        decided = self._store.decision(key, background_allowed=not self._owner.closed)
+        return decided == (Action.INLINE, generation)
 
     def _fetcher(self, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> SyncFetch:
         method = self._credential_method()

@@ -11,6 +11,7 @@ import itertools
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -32,49 +33,37 @@ _SERIALS = itertools.count(1)
 # Seconds between looks for keys to forget: often enough that memory follows the live keys,
 # seldom enough that the look costs nothing measurable with thousands of keys.
 _SWEEP_EVERY = 60.0
-# The pinned key of a store made without one (tests of the store alone).
-_NO_KEY = TokenKey((), None)
 
 
 class TokenStore:
     """Per-key tokens and refresh state, with the clock and jitter they are judged by.
 
-    The policy's own key is pinned: its state is :attr:`default`, always there, so that the hot
-    path reaches it without hashing a key. Other keys are forgotten once their token has expired
-    and no request has needed them for a token lifetime, so memory follows the live keys.
+    One store serves every policy that shares a credential (see :mod:`._sharing`). A policy pins
+    the state of its own key (:meth:`pin`) and reads it on the hot path without hashing a key;
+    a pinned state lives as long as a policy holds it. Other keys are forgotten once their token
+    has expired and no request has needed them for a token lifetime, so memory follows the live
+    keys.
 
     :param options: the refresh options.
-    :param default_key: the key of the policy's own scopes; pinned, never forgotten.
     """
 
-    __slots__ = (
-        "_lock",
-        "_next_sweep",
-        "_states",
-        "clock",
-        "closed",
-        "default",
-        "default_key",
-        "draw_jitter",
-        "options",
-    )
+    __slots__ = ("_kept", "_lock", "_next_sweep", "_states", "clock", "draw_jitter", "options")
 
-    def __init__(self, options: RefreshOptions, default_key: TokenKey = _NO_KEY) -> None:
+    def __init__(self, options: RefreshOptions) -> None:
         self.options = options
-        self.default_key = default_key
         # Seams for tests: wall clock (Unix time, as token expiry is) and the per-token jitter.
         self.clock: Callable[[], float] = time.time
         self.draw_jitter: Callable[[], int] = draw_jitter
-        # Set by the policy's close(): no background refresh starts after it.
-        self.closed = False
         self._init_lock_and_states()
 
     def _init_lock_and_states(self) -> None:
-        # Protects _states, _next_sweep and every KeyState in them, across threads that each run
-        # a loop. Held only for bookkeeping, never across an await, a credential call or a log call.
+        # Protects _states, _kept, _next_sweep and every KeyState in them, across threads that each
+        # run a loop. Held only for bookkeeping, never across an await, a credential call or a log call.
         self._lock = threading.Lock()
-        self.default = KeyState()
-        self._states: dict[TokenKey, KeyState] = {self.default_key: self.default}
+        # Every state someone holds: the store (in _kept) or a policy (its pinned state).
+        self._states: weakref.WeakValueDictionary[TokenKey, KeyState] = weakref.WeakValueDictionary()
+        # The states the store itself keeps alive: every key used, until the sweep forgets it.
+        self._kept: dict[TokenKey, KeyState] = {}
         self._next_sweep = float("-inf")
 
     def _state(self, key: TokenKey) -> KeyState:
@@ -82,16 +71,25 @@ class TokenStore:
         state = self._states.get(key)
         if state is None:
             state = self._states[key] = KeyState()
+        self._kept[key] = state
         return state
 
     def _sweep(self, now: float) -> None:
-        # Caller holds _lock.
+        # Caller holds _lock. A forgotten state that a policy pins stays in _states.
         if now < self._next_sweep:
             return
         self._next_sweep = now + _SWEEP_EVERY
-        for key in [key for key, state in self._states.items() if state.forgettable(now)]:
-            if key != self.default_key:
-                del self._states[key]
+        for key in [key for key, state in self._kept.items() if state.forgettable(now)]:
+            del self._kept[key]
+
+    def pin(self, key: TokenKey) -> KeyState:
+        """The state of ``key``, which lives at least as long as the caller holds it.
+
+        :param key: a policy's own key.
+        :return: the key's state, shared with every other holder.
+        """
+        with self._lock:
+            return self._state(key)
 
     def peek(self, key: TokenKey) -> KeyState | None:
         """The key's state, for reading (tests, inspection); None for a key never used, or forgotten."""
@@ -105,20 +103,23 @@ class TokenStore:
         state = self._states.get(key)
         return state.current if state is not None else None
 
-    def attachable(self, key: TokenKey) -> CachedToken | None:
-        """The token a request for ``key`` attaches as it is, without the lock; None if it has more to do."""
-        state = self._states.get(key)
-        if state is None:
-            return None
-        return state.attachable(self.clock(), self.options, background_allowed=not self.closed)
+    def attachable(self, state: KeyState, *, background_allowed: bool = True) -> CachedToken | None:
+        """The token a request attaches as it is from ``state``, without the lock; None if it has more to do.
+
+        :param state: a pinned key state.
+        :keyword bool background_allowed: whether the caller may start a background refresh.
+        """
+        return state.attachable(self.clock(), self.options, background_allowed=background_allowed)
 
     def begin(
-        self, key: TokenKey, alive: Callable[[], bool] | None = None
+        self, key: TokenKey, alive: Callable[[], bool] | None = None, *, background_allowed: bool = True
     ) -> tuple[Action, CachedToken | None, int, BackgroundMark | None]:
         """Decide what a request for ``key`` does; mark a background refresh as running if it starts one.
 
         :param key: the request's token key.
         :param alive: whether the caller's event loop is still open, kept with a background mark.
+        :keyword bool background_allowed: whether the caller may start a background refresh (not
+            once its policy is closed).
         :return: the action, the cached token, the generation a refresh belongs to, and the
             background mark when the action is :attr:`Action.BACKGROUND`.
         """
@@ -127,18 +128,18 @@ class TokenStore:
             self._sweep(now)
             state = self._state(key)
             state.last_used = now
-            action = state.decide(now, self.options, background_allowed=not self.closed)
+            action = state.decide(now, self.options, background_allowed=background_allowed)
             if action is not Action.BACKGROUND:
                 return action, state.current, state.generation, None
             generation = state.begin_background(now, alive)
             return action, state.current, generation, state.background
 
-    def decision(self, key: TokenKey) -> tuple[Action, int]:
+    def decision(self, key: TokenKey, *, background_allowed: bool = True) -> tuple[Action, int]:
         """What :meth:`begin` would decide for ``key`` now, and the generation; changes nothing."""
         now = self.clock()
         with self._lock:
             state = self._state(key)
-            return state.decide(now, self.options, background_allowed=not self.closed), state.generation
+            return state.decide(now, self.options, background_allowed=background_allowed), state.generation
 
     def generation(self, key: TokenKey) -> int:
         """The key's generation, for an explicit refresh about to start: the key is in use from now."""
@@ -177,7 +178,7 @@ class TokenStore:
         with self._lock:
             carried = [
                 (key, state.current.serial)
-                for key, state in self._states.items()
+                for key, state in list(self._states.items())
                 if state.current is not None and "Bearer " + state.current.token.token == authorization
             ]
         for key, serial in carried:
@@ -314,16 +315,10 @@ class TokenStore:
     # --- pickling: the lock and the cached tokens stay behind ----------------------------
 
     def __getstate__(self) -> dict[str, Any]:
-        # A copy is a new policy's store: no token, open (its owner closes it), no lock.
-        return {
-            "options": self.options,
-            "default_key": self.default_key,
-            "clock": self.clock,
-            "draw_jitter": self.draw_jitter,
-        }
+        # A copy is a new, empty store: no token, no lock.
+        return {"options": self.options, "clock": self.clock, "draw_jitter": self.draw_jitter}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         for name, value in state.items():
             setattr(self, name, value)
-        self.closed = False
         self._init_lock_and_states()

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from typing import Protocol
 
     from .._outcome import Fetch, Finish, Verdict
+    from .._sharing import Owner
     from ._asyncio import AsyncioRunner
 
     class Runner(Protocol):
@@ -27,15 +28,17 @@ if TYPE_CHECKING:
 
         def alive(self) -> bool: ...
 
-        def start(self, flight_key: Hashable, fetch: Fetch, finish: Finish, *, timeout: float | None) -> Any: ...
+        def start(
+            self, flight_key: Hashable, fetch: Fetch, finish: Finish, *, timeout: float | None, owner: Owner
+        ) -> Any: ...
 
         async def wait(self, flight: Any) -> Verdict: ...
 
         async def drain(self) -> None: ...
 
-        async def aclose(self) -> None: ...
+        async def aclose(self, owner: Owner) -> None: ...
 
-        def cancel_threadsafe(self) -> None: ...
+        def cancel_threadsafe(self, owner: Owner) -> None: ...
 
         def abandon(self) -> None: ...
 
@@ -146,8 +149,8 @@ class RunnerRegistry:
 
         return self._asyncio.get(asyncio.get_running_loop())
 
-    async def aclose(self) -> None:
-        """Cancel and await this loop's refreshes; ask other live loops to cancel theirs.
+    async def aclose(self, owner: Owner) -> None:
+        """Cancel and await the refreshes ``owner`` started on this loop; ask other live loops to cancel theirs.
 
         A task of another loop cannot be awaited from this one, and one of a closed loop
         has nothing left to cancel.
@@ -159,6 +162,6 @@ class RunnerRegistry:
         for runner in dead:
             runner.abandon()
         for runner in others:
-            runner.cancel_threadsafe()
+            runner.cancel_threadsafe(owner)
         if here is not None:
-            await here.aclose()
+            await here.aclose(owner)

@@ -6,10 +6,13 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Coroutine, Hashable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._outcome import RETRY, Fetch, Finish, RefreshAbandoned, RefreshCancelled, Verdict, record_outcome
 from . import without
+
+if TYPE_CHECKING:
+    from .._sharing import Owner
 
 __all__ = ["AsyncioFlight", "AsyncioRunner"]
 
@@ -54,27 +57,31 @@ class AsyncioFlight:
     :param loop: the loop the refresh runs on.
     """
 
-    __slots__ = ("concluded", "done", "handle", "timed_out", "verdict")
+    __slots__ = ("closing", "concluded", "done", "handle", "owner", "timed_out", "verdict")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, owner: Owner) -> None:
+        self.owner = owner  # the policy that started it, whose close() cancels it
         self.verdict: Verdict = RETRY
         # Waiters wait on this future, which only the refresh resolves: a CancelledError they
         # see is then always their own, never the refresh's.
         self.done: asyncio.Future[Verdict] = loop.create_future()
         self.handle: asyncio.Task[Verdict] | None = None
         self.timed_out = False
+        # Set by its owner's close(): a cancellation from then on is the policy's, not the loop's end.
+        self.closing = False
         self.concluded = False  # its outcome is being, or has been, recorded; set once
 
 
 class AsyncioRunner:
-    """Owns every refresh task the policy starts on one event loop.
+    """Runs the refresh tasks that the policies sharing a credential start on one event loop.
 
+    Each task belongs to the policy (:class:`~bgrefresh_policy._sharing.Owner`) that started it.
     Used only from that loop's thread, so its dicts need no lock.
 
     :param loop: the running event loop.
     """
 
-    __slots__ = ("_closing", "_lock", "_tasks", "flights", "loop")
+    __slots__ = ("_lock", "_tasks", "flights", "loop")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -84,8 +91,6 @@ class AsyncioRunner:
         # Refresh tasks not yet settled, in start order so that close() cancels reproducibly:
         # strong references (the loop keeps only weak ones), and what concluding each one takes.
         self._tasks: dict[asyncio.Task[Verdict], tuple[Hashable, AsyncioFlight, Finish]] = {}
-        # Set by close(): a cancellation from then on is the policy's, not the loop's end.
-        self._closing = False
 
     @property
     def lock(self) -> asyncio.Lock:
@@ -98,17 +103,20 @@ class AsyncioRunner:
     def alive(self) -> bool:
         return not self.loop.is_closed()
 
-    def start(self, flight_key: Hashable, fetch: Fetch, finish: Finish, *, timeout: float | None) -> AsyncioFlight:
+    def start(
+        self, flight_key: Hashable, fetch: Fetch, finish: Finish, *, timeout: float | None, owner: Owner
+    ) -> AsyncioFlight:
         """Start a refresh task and make it joinable under ``flight_key``.
 
         :param flight_key: what requests that may share this refresh look it up by.
         :param fetch: asks the credential.
         :param finish: records the outcome and returns the verdict.
         :keyword timeout: seconds after which the refresh is cancelled and fails, or None.
+        :keyword owner: the policy starting it.
         :return: the flight.
         :rtype: AsyncioFlight
         """
-        flight = AsyncioFlight(self.loop)
+        flight = AsyncioFlight(self.loop, owner)
         # Joinable before the task exists: under an eager task factory (Python 3.12+) a
         # credential answering from its cache finishes inside create_task.
         self.flights[flight_key] = flight
@@ -133,8 +141,9 @@ class AsyncioRunner:
             with contextlib.suppress(RuntimeError):  # abandon(): the loop is closed, no waiter is left
                 flight.done.set_result(flight.verdict)
 
-    def _cancellation(self) -> BaseException:
-        if self._closing:
+    @staticmethod
+    def _cancellation(flight: AsyncioFlight) -> BaseException:
+        if flight.closing:
             return RefreshCancelled()
         return RefreshAbandoned("the event loop shut down with the token refresh running")
 
@@ -146,7 +155,7 @@ class AsyncioRunner:
             return
         flight_key, flight, finish = entry
         # Cancelled before its first step, _run never ran to record the outcome.
-        self._conclude(flight_key, flight, finish, None, self._cancellation())
+        self._conclude(flight_key, flight, finish, None, self._cancellation(flight))
 
     async def _run(
         self, flight_key: Hashable, flight: AsyncioFlight, fetch: Fetch, finish: Finish, limit: float | None
@@ -165,7 +174,7 @@ class AsyncioRunner:
             if flight.timed_out:
                 error = TimeoutError(f"token refresh did not finish within refresh_timeout={limit}s")
             elif _cancel_requested(asyncio.current_task()):
-                error = self._cancellation()
+                error = self._cancellation(flight)
             else:
                 error = exc
         except BaseException as exc:  # noqa: BLE001 - whatever the credential raises (KeyboardInterrupt
@@ -198,24 +207,23 @@ class AsyncioRunner:
         while self._tasks:
             await asyncio.wait(list(self._tasks))
 
-    async def aclose(self) -> None:
-        """Cancel every refresh task and wait for all of them to end."""
-        self._closing = True
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
+    async def aclose(self, owner: Owner) -> None:
+        """Cancel every refresh task ``owner`` started and wait for all of them to end."""
+        tasks = self._cancel_owned(owner)
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def cancel_threadsafe(self) -> None:
-        """Ask the loop, possibly running in another thread, to cancel every refresh task."""
+    def cancel_threadsafe(self, owner: Owner) -> None:
+        """Ask the loop, possibly running in another thread, to cancel the refresh tasks ``owner`` started."""
         if not self.loop.is_closed():
             with contextlib.suppress(RuntimeError):  # closed between the check and the call
-                self.loop.call_soon_threadsafe(self._cancel_all)
+                self.loop.call_soon_threadsafe(self._cancel_owned, owner)
 
-    def _cancel_all(self) -> None:
-        self._closing = True
-        for task in list(self._tasks):
+    def _cancel_owned(self, owner: Owner) -> list[asyncio.Task[Verdict]]:
+        owned = [(task, flight) for task, (_, flight, _) in self._tasks.items() if flight.owner is owner]
+        for task, flight in owned:
+            flight.closing = True
             task.cancel()
+        return [task for task, _ in owned]
 
     def abandon(self) -> None:
         """Conclude the refreshes of a loop that closed without running them to the end.

@@ -5,10 +5,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._outcome import RETRY, Finish, RefreshAbandoned, RefreshCancelled, RefreshTimedOut, SyncFetch, Verdict
 from . import without
+
+if TYPE_CHECKING:
+    from .._sharing import Owner
 
 __all__ = ["ThreadFlight", "ThreadRunner"]
 
@@ -19,10 +22,22 @@ class ThreadFlight:
     :param flight_key: what requests that may share it look it up by.
     """
 
-    __slots__ = ("concluded", "deadline", "done", "finish", "handle", "key", "pending", "timed_out", "verdict")
+    __slots__ = (
+        "concluded",
+        "deadline",
+        "done",
+        "finish",
+        "handle",
+        "key",
+        "owner",
+        "pending",
+        "timed_out",
+        "verdict",
+    )
 
-    def __init__(self, flight_key: Hashable) -> None:
+    def __init__(self, flight_key: Hashable, owner: Owner | None = None) -> None:
         self.key = flight_key
+        self.owner = owner  # a background refresh's: the policy that started it, whose close() joins it
         self.verdict: Verdict = RETRY
         self.done = threading.Event()  # set once the verdict is
         self.handle: threading.Thread | None = None  # a background refresh's thread
@@ -37,7 +52,7 @@ class ThreadFlight:
 
 
 class ThreadRunner:
-    """Owns the background refresh threads of one sync policy, and the refreshes threads can join.
+    """Runs the background threads of the sync policies sharing a credential, and the refreshes threads join.
 
     A background refresh runs on its own daemon thread, started when a request finds its
     token due; the policy's running mark in the token store keeps it to one per key at a
@@ -48,12 +63,12 @@ class ThreadRunner:
     given up by the requests waiting on it, and its thread runs on until the credential returns.
     """
 
-    __slots__ = ("_ended", "_lock", "_threads", "closed", "flights")
+    __slots__ = ("_ended", "_lock", "_threads", "flights")
 
     def __init__(self) -> None:
-        # Protects flights, _threads, closed, _ended, and each flight's pending work and its
-        # concluded and timed_out flags: held for bookkeeping only, never across a credential
-        # call, a wait, a join or a log call.
+        # Protects flights, _threads, _ended, each owner's closed flag, and each flight's pending
+        # work and its concluded and timed_out flags: held for bookkeeping only, never across a
+        # credential call, a wait, a join or a log call.
         self._lock = threading.Lock()
         # Notified, under _lock, whenever a background thread ends: join() waits on it. Made by
         # the first join(), since most policies never wait for their refreshes.
@@ -62,17 +77,19 @@ class ThreadRunner:
         self.flights: dict[Hashable, ThreadFlight] = {}
         # Background threads not yet ended, in start order; from before they start.
         self._threads: dict[threading.Thread, ThreadFlight] = {}
-        # Set by close(): no background thread starts after it.
-        self.closed = False
 
     @property
     def threads(self) -> list[threading.Thread]:
         """The background threads that have not ended yet."""
+        return self.threads_of(None)
+
+    def threads_of(self, owner: Owner | None) -> list[threading.Thread]:
+        """The background threads that ``owner`` started (all, for None) and that have not ended yet."""
         with self._lock:
-            return list(self._threads)
+            return [thread for thread, flight in self._threads.items() if owner in (None, flight.owner)]
 
     def start(
-        self, flight_key: Hashable, fetch: SyncFetch, finish: Finish, *, timeout: float, name: str
+        self, flight_key: Hashable, fetch: SyncFetch, finish: Finish, *, timeout: float, name: str, owner: Owner
     ) -> ThreadFlight:
         """Start a background refresh on a new daemon thread and make it joinable under ``flight_key``.
 
@@ -82,17 +99,18 @@ class ThreadRunner:
             more by the first waiter giving up if the refresh runs past ``timeout``.
         :keyword float timeout: seconds after which requests waiting on it stop waiting.
         :keyword str name: the thread's name.
+        :keyword owner: the policy starting it; once it is closed, no thread starts for it.
         :return: the flight.
         :rtype: ThreadFlight
         """
-        flight = ThreadFlight(flight_key)
+        flight = ThreadFlight(flight_key, owner)
         flight.deadline = time.monotonic() + timeout
         flight.finish = finish
         # Daemon: a refresh stuck in a credential call must not keep the interpreter alive.
         thread = threading.Thread(target=self._run_background, args=(flight, fetch, finish), name=name, daemon=True)
         flight.handle = thread
         with self._lock:
-            refused = self.closed
+            refused = owner.closed
             if not refused:
                 self.flights[flight_key] = flight
                 self._threads[thread] = flight
@@ -229,30 +247,36 @@ class ThreadRunner:
         # Outside the lock: it logs. The store ignores it if the thread has recorded its outcome meanwhile.
         return flight.finish(None, error)
 
-    def join(self, timeout: float | None = None) -> bool:
+    def join(self, timeout: float | None = None, owner: Owner | None = None) -> bool:
         """Wait until no background thread is running, including ones that start meanwhile.
 
         :param timeout: seconds to wait at most; None waits as long as it takes.
+        :param owner: wait only for the threads this policy started; None waits for all.
         :return: whether none is running.
         :rtype: bool
         """
         with self._lock:
             if self._ended is None:
                 self._ended = threading.Condition(self._lock)
-            return self._ended.wait_for(lambda: not self._threads, timeout)
+            return self._ended.wait_for(lambda: not self._running(owner), timeout)
+
+    def _running(self, owner: Owner | None) -> bool:
+        # Caller holds _lock.
+        return any(owner in (None, flight.owner) for flight in self._threads.values())
 
     def _notify_ended(self) -> None:
         # Caller holds _lock.
         if self._ended is not None:
             self._ended.notify_all()
 
-    def close(self, timeout: float | None = None) -> bool:
-        """Start no background thread from now on, and wait for the running ones (see :meth:`join`).
+    def close(self, owner: Owner, timeout: float | None = None) -> bool:
+        """Start no background thread for ``owner`` from now on, and wait for those it started (see :meth:`join`).
 
+        :param owner: the policy closing.
         :param timeout: seconds to wait at most; None waits as long as it takes.
-        :return: whether none is running.
+        :return: whether none of its threads is running.
         :rtype: bool
         """
         with self._lock:
-            self.closed = True
-        return self.join(timeout)
+            owner.closed = True
+        return self.join(timeout, owner)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from .._outcome import RETRY, Fetch, Finish, RefreshAbandoned, RefreshCancelled, Verdict, record_outcome
 from . import without
+
+if TYPE_CHECKING:
+    from .._sharing import Owner
 
 __all__ = ["TrioFlight", "TrioRunner"]
 
@@ -17,16 +20,17 @@ __all__ = ["TrioFlight", "TrioRunner"]
 class TrioFlight:
     """A refresh in a trio run that requests can wait on without owning it."""
 
-    __slots__ = ("done", "handle", "verdict")
+    __slots__ = ("done", "handle", "owner", "verdict")
 
-    def __init__(self) -> None:
+    def __init__(self, owner: Owner) -> None:
+        self.owner = owner  # the policy that started it, whose close() cancels it
         self.verdict: Verdict = RETRY
         self.handle = trio.CancelScope()  # close() cancels it
         self.done = trio.Event()  # set once the verdict is
 
 
 class TrioRunner:
-    """Owns every refresh the policy starts in one ``trio.run``.
+    """Runs the refreshes that the policies sharing a credential start in one ``trio.run``.
 
     System tasks are not tied to any request's cancel scope, which is what a shared refresh
     needs; trio cancels them when the run ends, and :meth:`aclose` does so earlier. Used only
@@ -45,17 +49,20 @@ class TrioRunner:
     def alive(self) -> bool:
         return True
 
-    def start(self, flight_key: Hashable, fetch: Fetch, finish: Finish, *, timeout: float | None) -> TrioFlight:
+    def start(
+        self, flight_key: Hashable, fetch: Fetch, finish: Finish, *, timeout: float | None, owner: Owner
+    ) -> TrioFlight:
         """Start a refresh as a system task and make it joinable under ``flight_key``.
 
         :param flight_key: what requests that may share this refresh look it up by.
         :param fetch: asks the credential.
         :param finish: records the outcome and returns the verdict.
         :keyword timeout: seconds after which the refresh is cancelled and fails, or None.
+        :keyword owner: the policy starting it.
         :return: the flight.
         :rtype: TrioFlight
         """
-        flight = TrioFlight()
+        flight = TrioFlight(owner)
         try:
             trio.lowlevel.spawn_system_task(self._run, flight_key, flight, fetch, finish, timeout)
         except RuntimeError:  # the run is ending: record it, so the running mark is cleared
@@ -108,15 +115,15 @@ class TrioRunner:
         while self._running:
             await next(iter(self._running)).done.wait()
 
-    async def aclose(self) -> None:
-        """Cancel every refresh and wait for all of them to end."""
-        flights = list(self._running)
+    async def aclose(self, owner: Owner) -> None:
+        """Cancel every refresh ``owner`` started and wait for all of them to end."""
+        flights = [flight for flight in self._running if flight.owner is owner]
         for flight in flights:
             flight.handle.cancel()
         for flight in flights:
             await flight.done.wait()
 
-    def cancel_threadsafe(self) -> None:
+    def cancel_threadsafe(self, owner: Owner) -> None:
         """Nothing to do from outside the run: trio cancels system tasks when its run ends."""
 
     def abandon(self) -> None:

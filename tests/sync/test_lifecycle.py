@@ -17,6 +17,7 @@ from bgrefresh_policy._key_state import Action
 from bgrefresh_policy._outcome import RETRY, Verdict
 from bgrefresh_policy._policy_base import flight_key
 from bgrefresh_policy._runners._threads import ThreadRunner
+from bgrefresh_policy._sharing import Owner
 from tests.support import HANG_GUARD, FakeClock, SyncScriptedCredential, Threads, blocked_in_wait, eventually
 from tests.sync.conftest import attach, make_sync_policy, prime, refresh_threads, start_stuck_refresh
 
@@ -90,7 +91,7 @@ def test_with_closes(credential: SyncScriptedCredential, clock: FakeClock) -> No
     credential.gate.set()
     leaving.results()
     assert not worker.is_alive()
-    assert policy._store.closed
+    assert policy._owner.closed
 
 
 def test_wait_for_refreshes(policy: Any, credential: SyncScriptedCredential, clock: FakeClock) -> None:
@@ -104,19 +105,25 @@ def test_wait_for_refreshes(policy: Any, credential: SyncScriptedCredential, clo
     assert len(credential.calls) == 2
 
 
-def test_copies_have_their_own_tokens_threads_and_closed_state(
+def test_copies_have_their_own_closed_state_and_deep_ones_their_own_tokens(
     policy: Any, credential: SyncScriptedCredential, clock: FakeClock
 ) -> None:
     prime(policy, clock)
     credential.gate = threading.Event()
     attach(policy)  # a refresh thread is running
-    policy._store.closed = True
-    for duplicate in (copy.copy(policy), copy.deepcopy(policy), pickle.loads(pickle.dumps(policy))):
+    policy._owner.closed = True
+    shallow = copy.copy(policy)  # the same credential object: its tokens and refreshes
+    assert shallow._store is policy._store
+    assert shallow._runner is policy._runner
+    assert shallow._runner.threads_of(shallow._owner) == []  # the running thread is not its own
+    assert not shallow._owner.closed
+    for duplicate in (copy.deepcopy(policy), pickle.loads(pickle.dumps(policy))):
         assert duplicate._store is not policy._store
         assert duplicate._token is None  # tokens stay behind
         assert duplicate._runner is not policy._runner
         assert duplicate._runner.threads == []
-        assert not duplicate._store.closed
+        assert not duplicate._owner.closed
+    for duplicate in (shallow, copy.deepcopy(policy), pickle.loads(pickle.dumps(policy))):
         assert duplicate.next is None
     assert b"token-" not in pickle.dumps(policy)
     credential.gate.set()
@@ -213,6 +220,7 @@ def test_a_refresh_decided_before_close_and_started_after_it_starts_no_thread(
         policy._finisher(key, generation, mark=mark),
         timeout=30,
         name="bgrefresh late",
+        owner=policy._owner,
     )
     assert refresh_threads() == []
     assert policy._store.peek(key).background is None  # the running mark is cleared
@@ -231,7 +239,7 @@ def test_a_waiter_giving_up_as_the_refresh_ends_gets_its_outcome_not_a_timeout()
         release.wait(HANG_GUARD)  # the outcome is being recorded while the deadline passes
         return outcome
 
-    flight = runner.start("key", lambda: "a token", finish, timeout=0.0, name="bgrefresh test")
+    flight = runner.start("key", lambda: "a token", finish, timeout=0.0, name="bgrefresh test", owner=Owner())
     assert recording.wait(HANG_GUARD)
     verdicts: list[Verdict] = []
     waiter = threading.Thread(target=lambda: verdicts.append(runner.wait(flight)))

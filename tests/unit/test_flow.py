@@ -16,7 +16,7 @@ KEY = TokenKey.of(["https://management.azure.com/.default"])
 
 
 def store_at(clock: FakeClock) -> TokenStore:
-    store = TokenStore(RefreshOptions(), KEY)
+    store = TokenStore(RefreshOptions())
     store.clock = clock
     store.draw_jitter = lambda: 0
     return store

@@ -141,15 +141,16 @@ async def test_refresh_tasks_are_held_by_the_policy() -> None:
     await policy.close()  # then the conftest check: no "Task was destroyed but it is pending"
 
 
-def test_a_shallow_copy_has_its_own_tokens_and_closes_on_its_own() -> None:
+def test_a_shallow_copy_shares_its_credentials_tokens_and_closes_on_its_own() -> None:
     clock = FakeClock()
     policy = make_policy(ScriptedCredential(clock=clock), clock)
     asyncio.run(policy.on_request(make_request()))
     duplicate: Any = copy.copy(policy)
-    assert duplicate._store is not policy._store
-    assert duplicate._token is None
+    assert duplicate._store is policy._store  # the same credential object: one token
+    assert duplicate._token is policy._token
     asyncio.run(duplicate.close())
-    assert policy._store.closed is False
+    assert duplicate._owner.closed is True
+    assert policy._owner.closed is False
     assert policy._token is not None
 
 
@@ -161,7 +162,8 @@ def test_copies_leave_the_pipeline_and_a_closed_state_behind() -> None:
     for restored in (pickle.loads(pickle.dumps(policy)), copy.deepcopy(policy)):
         restored_any: Any = restored
         assert restored_any.next is None
-        assert restored_any._store.closed is False  # a copy is a new policy: it refreshes in the background
+        assert restored_any._owner.closed is False  # a copy is a new policy: it refreshes in the background
+        assert restored_any._store is not policy._store  # a copy of the credential: tokens of its own
 
 
 def test_pickle_and_copy_before_use() -> None:

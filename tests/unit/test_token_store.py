@@ -47,7 +47,8 @@ def test_a_running_background_refresh_marks_only_its_own_key() -> None:
 
 def test_a_key_unused_for_a_token_lifetime_after_its_token_expired_is_forgotten() -> None:
     clock = FakeClock()
-    store = TokenStore(RefreshOptions(), A)
+    store = TokenStore(RefreshOptions())
+    pinned = store.pin(A)
     store.clock = clock
     store.store(B, AccessTokenInfo("b-1", int(clock() + 3600)))
     clock.advance(3600 + 3599)  # expired just under a lifetime ago, and no request needed it since
@@ -56,12 +57,18 @@ def test_a_key_unused_for_a_token_lifetime_after_its_token_expired_is_forgotten(
     clock.advance(61)  # past a lifetime, and the next look (once a minute at most)
     store.begin(A)
     assert store.peek(B) is None
-    assert store.peek(A) is store.default  # the policy's own key is never forgotten
+    clock.advance(2 * 3600 + 61)
+    store.begin(B)
+    assert store.peek(A) is pinned  # a policy's own key is kept while the policy holds it
+    del pinned
+    clock.advance(2 * 3600 + 61)
+    store.begin(B)
+    assert store.peek(A) is None  # and forgotten like any other once no policy does
 
 
 def test_a_key_in_use_or_still_valid_is_kept() -> None:
     clock = FakeClock()
-    store = TokenStore(RefreshOptions(), A)
+    store = TokenStore(RefreshOptions())
     store.clock = clock
     store.store(B, AccessTokenInfo("b-1", int(clock() + 3600)))
     for _ in range(100):  # requests keep needing it: each refresh comes back valid
@@ -90,7 +97,7 @@ async def test_a_policy_forgets_the_tenants_it_no_longer_serves() -> None:
 
 def test_a_key_whose_explicit_refresh_is_running_is_not_forgotten() -> None:
     clock = FakeClock()
-    store = TokenStore(RefreshOptions(), A)
+    store = TokenStore(RefreshOptions())
     store.clock = clock
     store.store(B, AccessTokenInfo("b-1", int(clock() + 3600)))
     clock.advance(2 * 3600 + 61)  # expired a lifetime ago, and not used since

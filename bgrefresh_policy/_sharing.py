@@ -1,0 +1,126 @@
+"""One token per credential: the tokens and refreshes that every policy on one credential shares.
+
+Policies (and token providers) built on the same credential *object*, with the same CAE setting
+and refresh options, share one :class:`Shared`: one store of tokens per key (scopes and tenant),
+and one set of runners, so that a refresh in flight is joined by all of them. The registry holds
+credentials weakly: it never keeps one alive, and what it shared for a credential goes with it.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from ._options import RefreshOptions
+from ._store import TokenStore
+
+if TYPE_CHECKING:
+    from ._runners import RunnerRegistry
+    from ._runners._threads import ThreadRunner
+
+__all__ = ["Owner", "Shared", "shared_count", "shared_for"]
+
+
+class Owner:
+    """What one policy owns among the shared refreshes: those it started, and whether it is closed.
+
+    The runners tag every refresh with the owner that started it; a policy's ``close()``
+    cancels (or joins) its own refreshes only, and leaves those other policies rely on.
+    """
+
+    __slots__ = ("__weakref__", "closed")
+
+    def __init__(self) -> None:
+        self.closed = False
+
+
+class Shared:
+    """The store and runners of one credential, CAE setting and set of options.
+
+    The runners are made on first use: an async credential's policies need only the
+    event-loop runners, a sync one's only the thread runner.
+
+    :param options: the refresh options of every policy sharing it.
+    """
+
+    __slots__ = ("_lock", "_runners", "_thread_runner", "store")
+
+    def __init__(self, options: RefreshOptions) -> None:
+        self.store = TokenStore(options)
+        # Protects the creation of the two runners, by threads that first use them together.
+        self._lock = threading.Lock()
+        self._runners: RunnerRegistry | None = None
+        self._thread_runner: ThreadRunner | None = None
+
+    @property
+    def runners(self) -> RunnerRegistry:
+        """One runner per event loop, for the async policies."""
+        if self._runners is None:
+            from ._runners import RunnerRegistry
+
+            with self._lock:
+                if self._runners is None:
+                    self._runners = RunnerRegistry()
+        return self._runners
+
+    @property
+    def thread_runner(self) -> ThreadRunner:
+        """The background threads and joinable refreshes, for the sync policies."""
+        if self._thread_runner is None:
+            from ._runners._threads import ThreadRunner
+
+            with self._lock:
+                if self._thread_runner is None:
+                    self._thread_runner = ThreadRunner()
+        return self._thread_runner
+
+
+# Protects _BY_CREDENTIAL, from policies built on many threads at once, and from a credential's
+# weakref callback, which runs on whichever thread drops the last reference: reentrant, because
+# that may be this thread, inside shared_for, when a collection runs there.
+_LOCK = threading.RLock()
+# id(credential) -> (a weak reference to it, its Shared by (enable_cae, options)). Keyed by
+# identity: credentials that compare equal are still two credentials.
+_BY_CREDENTIAL: dict[int, tuple[weakref.ref[Any], dict[tuple[bool, RefreshOptions], Shared]]] = {}
+
+
+def _forget(ident: int, ref: weakref.ref[Any]) -> None:
+    with _LOCK:
+        entry = _BY_CREDENTIAL.get(ident)
+        if entry is not None and entry[0] is ref:  # not a newer credential that reused the id
+            del _BY_CREDENTIAL[ident]
+
+
+def shared_for(credential: Any, *, enable_cae: bool, options: RefreshOptions) -> Shared:
+    """The :class:`Shared` of ``credential`` for ``enable_cae`` and ``options``, made on first use.
+
+    A credential that cannot be weakly referenced (a class with ``__slots__`` and no
+    ``__weakref__``) gets a :class:`Shared` of its own each time: sharing it would mean keeping
+    it alive.
+
+    :param credential: the credential object.
+    :keyword bool enable_cae: whether the tokens are CAE-enabled.
+    :keyword options: the refresh options.
+    :return: the shared store and runners.
+    """
+    ident = id(credential)
+    with _LOCK:
+        entry = _BY_CREDENTIAL.get(ident)
+        if entry is None or entry[0]() is not credential:
+            try:
+                ref = weakref.ref(credential, lambda ref: _forget(ident, ref))
+            except TypeError:
+                return Shared(options)
+            entry = _BY_CREDENTIAL[ident] = (ref, {})
+        by_setting = entry[1]
+        shared = by_setting.get((enable_cae, options))
+        if shared is None:
+            shared = by_setting[(enable_cae, options)] = Shared(options)
+        return shared
+
+
+def shared_count() -> int:
+    """How many credentials the registry holds shared tokens for (for tests and inspection)."""
+    with _LOCK:
+        return len(_BY_CREDENTIAL)
