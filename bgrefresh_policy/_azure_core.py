@@ -26,10 +26,12 @@ __all__ = [
     "ChallengeFlow",
     "HTTPRequestType",
     "HTTPResponseType",
+    "cae_enabled",
     "challenge_flow",
     "draw_jitter",
     "enforce_https",
     "is_due",
+    "pipeline_policies",
 ]
 
 # azure.core.pipeline.policies._authentication, 1.38.3+: a token without refresh_on is due with
@@ -145,3 +147,19 @@ def challenge_flow(policy: Any, request: Any, response: Any) -> ChallengeFlow:
     if SEND_POPS_INSECURE_DOMAIN_CHANGE:
         request.context.options.pop("insecure_domain_change", False)
     return (yield policy._send_on, (request,))
+
+
+# --- what enable_background_refresh reads of objects azure-core built ----------------------
+
+
+def pipeline_policies(pipeline: Any) -> list[Any]:
+    """The policies of a ``Pipeline`` or ``AsyncPipeline``, in order (``_impl_policies``, since 1.0).
+
+    A bearer policy is an ``HTTPPolicy``, so it is there itself, never wrapped in a runner.
+    """
+    return list(getattr(pipeline, "_impl_policies", ()))
+
+
+def cae_enabled(policy: Any) -> bool:
+    """Whether a bearer policy built by azure-core's ``__init__`` asks for CAE tokens (``_enable_cae``)."""
+    return bool(policy.__dict__.get("_enable_cae", False))

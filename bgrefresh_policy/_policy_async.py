@@ -29,7 +29,7 @@ async def _maybe_await(outcome: Any) -> None:
 
 
 class AsyncBackgroundRefreshTokenPolicy(
-    PolicyBase, AsyncBearerTokenCredentialPolicy[HTTPRequestType, AsyncHTTPResponseType]
+    AsyncBearerTokenCredentialPolicy[HTTPRequestType, AsyncHTTPResponseType], PolicyBase
 ):
     """Adds a bearer token to requests, refreshing it in the background before it runs out.
 
@@ -77,7 +77,6 @@ class AsyncBackgroundRefreshTokenPolicy(
             min_validity=min_validity,
             retry_delay=retry_delay,
             refresh_timeout=refresh_timeout,
-            asynchronous=True,
             share_tokens=share_tokens,
         )
         # Last: azure-core's __init__ assigns self._token, which our setter handles (and ignores).
@@ -201,6 +200,8 @@ class AsyncBackgroundRefreshTokenPolicy(
 
     # --- machinery ---------------------------------------------------------------------
 
+    _ASYNCHRONOUS = True
+
     _RUNTIME = ("_runners", "_lock_instance")
     # Whether this class's on_request is the policy's own, and whether it hooks on_response or
     # on_exception: when it is and does not, send() takes the fast path (see __init_subclass__).
@@ -241,7 +242,7 @@ class AsyncBackgroundRefreshTokenPolicy(
         response: PipelineResponse[HTTPRequestType, AsyncHTTPResponseType],
     ) -> PipelineResponse[HTTPRequestType, AsyncHTTPResponseType]:
         """After a 401: drop the rejected token, and answer a challenge as azure-core's ``send()`` does."""
-        self._rejected(request)
+        self._rejected(request, response)
         flow = challenge_flow(self, request, response)
         try:
             call = next(flow)

@@ -6,9 +6,9 @@ from collections.abc import Hashable
 from typing import Any
 
 from azure.core.credentials import AccessToken, AccessTokenInfo
-from azure.core.pipeline import PipelineRequest
+from azure.core.pipeline import PipelineRequest, PipelineResponse
 
-from ._azure_core import enforce_https
+from ._azure_core import cae_enabled, enforce_https
 from ._flow import Refresh
 from ._key_state import BackgroundMark, CachedToken, TokenKey, checked_token
 from ._options import (
@@ -49,7 +49,11 @@ def flight_key(key: TokenKey, generation: int, kwargs: dict[str, Any]) -> Hashab
 
 
 class PolicyBase:
-    """Mixed in before azure-core's bearer policy, whose ``_token`` attribute it turns into a view.
+    """Mixed in after azure-core's bearer policy, whose ``_token`` attribute it turns into a view.
+
+    After, so that the policies' layout base is azure-core's class: an azure-core policy object
+    can then change class to one built on this (enable_background_refresh). No name here is one
+    azure-core defines, so the order decides nothing else.
 
     Subclasses call :meth:`_configure` before azure-core's ``__init__``, which assigns
     ``self._token`` and so already goes through the setter.
@@ -65,6 +69,9 @@ class PolicyBase:
     # True while azure-core's __init__ runs: its "no token yet" and "jitter 0" are about the
     # policy it thinks it is making, not about the token this one may already share.
     _initialising = False
+    # Set by each policy class: whether its credential is async, and the longest its waits may be.
+    _ASYNCHRONOUS: bool
+    _WAIT_LIMIT: float | None = None
 
     def _configure(
         self,
@@ -76,19 +83,19 @@ class PolicyBase:
         min_validity: float,
         retry_delay: float,
         refresh_timeout: float,
-        asynchronous: bool,
         share_tokens: bool,
-        wait_limit: float | None = None,
+        scopes_required: bool = True,
     ) -> None:
-        check_credential(credential, asynchronous=asynchronous)
-        check_scopes(scopes)
+        check_credential(credential, asynchronous=self._ASYNCHRONOUS)
+        if scopes_required:
+            check_scopes(scopes)
         check_no_misspelt_option(kwargs)
         for name, flag in (("enable_cae", enable_cae), ("share_tokens", share_tokens)):
             if not isinstance(flag, bool):
                 raise TypeError(f"{name} must be a bool, not {type(flag).__name__}")
         options = refresh_options(min_validity=min_validity, retry_delay=retry_delay, refresh_timeout=refresh_timeout)
-        if wait_limit is not None:
-            check_wait_limit("refresh_timeout", options.refresh_timeout, wait_limit)
+        if self._WAIT_LIMIT is not None:
+            check_wait_limit("refresh_timeout", options.refresh_timeout, self._WAIT_LIMIT)
         warn_if_inline_only(options.min_validity)
         self._default_key = TokenKey.of(scopes)
         self._share_tokens = share_tokens
@@ -103,6 +110,36 @@ class PolicyBase:
     def _configured(self) -> None:
         """Called once azure-core's ``__init__`` has run."""
         del self._initialising
+
+    def _adopt(self, **options: Any) -> None:
+        """Take over an azure-core bearer policy whose class has just become this one's.
+
+        For :func:`~bgrefresh_policy.enable_background_refresh`: the object was built by the
+        family's ``__init__``, which holds its token in plain attributes that this class's
+        properties now stand for; a token it holds moves into the shared store, unless the
+        store has one for that key already.
+
+        :keyword options: ``min_validity``, ``retry_delay``, ``refresh_timeout``, ``share_tokens``.
+        """
+        held = self.__dict__.pop("_token", None)
+        jitter = self.__dict__.pop("_refresh_jitter", 0)
+        scopes = tuple(self._scopes)
+        self._configure(self._credential, scopes, {}, enable_cae=cae_enabled(self), scopes_required=False, **options)
+        self._configured()
+        if held is not None and self._store.current(self._default_key) is None:
+            self._store.store(self._default_key, checked_token(held, "get_token_info"), jitter=jitter)
+
+    def _learn_tenant(self, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> None:
+        """Make a tenant that a family's challenge handler asked for, for the policy's scopes, the policy's own.
+
+        Storage and Tables learn the tenant from a 401 challenge and call ``authorize_request``
+        with it; from then on the policy's requests attach, and refresh, that tenant's token.
+        """
+        tenant = kwargs.get("tenant_id")
+        key = TokenKey.of(scopes, tenant)
+        if tenant and key.scopes == self._default_key.scopes and key != self._default_key:
+            self._default_key = self._token_key = key
+            self._own = self._store.pin(key)
 
     def _share(self, credential: Any, enable_cae: bool, options: Any) -> None:
         """Join the tokens and refreshes of every policy on ``credential`` (or keep its own)."""
@@ -167,28 +204,58 @@ class PolicyBase:
         self._token_key = key
         request.http_request.headers["Authorization"] = "Bearer " + cached.token.token
 
+    def _attachable_own(self) -> CachedToken | None:
+        """The token of the policy's own key if a request attaches it as it is; None if it has more to do.
+
+        The pinned state and one comparison for a token that is not due: no lock, no key hashed.
+        """
+        cached = self._own.current
+        store = self._store
+        if cached is None or store.clock() >= cached.fresh_until:
+            # Due: attached if a refresh runs or backs off.
+            return store.attachable(self._own, background_allowed=not self._owner.closed)
+        return cached
+
     def _attach_own(self, request: PipelineRequest[Any]) -> bool:
         """Do what ``on_request`` does when the policy's token can be attached as it is.
 
-        The hot path: the pinned state and one comparison for a token that is not due, no lock,
-        no key hashed, nothing allocated but the header.
+        The hot path (see :meth:`_attachable_own`): nothing allocated but the header.
 
         :return: whether it could; if not, the request needs ``on_request`` itself.
         """
-        store = self._store
-        own = self._own
-        cached = own.current
-        if cached is None or store.clock() >= cached.fresh_until:
-            # Due: attached if a refresh runs or backs off.
-            cached = store.attachable(own, background_allowed=not self._owner.closed)
-            if cached is None:
-                return False
+        cached = self._attachable_own()
+        if cached is None:
+            return False
         enforce_https(request)
         self._token_key = self._default_key
         request.http_request.headers["Authorization"] = "Bearer " + cached.token.token
         return True
 
-    def _rejected(self, request: PipelineRequest[Any]) -> None:
+    def _shared_for_challenge(
+        self, request: PipelineRequest[Any], scopes: tuple[str, ...], kwargs: dict[str, Any]
+    ) -> bool:
+        """Answer a family's tenant challenge with the shared token of that tenant, if one is fresh.
+
+        Without claims, a challenge asks only for a token of its tenant: the one another client on
+        the credential holds is as good, unless it is the very token the service refused.
+
+        :return: whether it attached one; if not, the caller asks the credential.
+        """
+        if kwargs.get("claims") or not set(kwargs) <= {"tenant_id", "claims"}:
+            return False
+        key = TokenKey.of(scopes, kwargs.get("tenant_id"))
+        cached = self._fresh_for(key)
+        if cached is None or request.http_request.headers.get("Authorization") == "Bearer " + cached.token.token:
+            return False
+        self._attach(request, key, cached)
+        return True
+
+    def _fresh_for(self, key: TokenKey) -> CachedToken | None:
+        """The cached token for ``key`` if it is not due yet, else None."""
+        current = self._store.current(key)
+        return current if current is not None and self._store.clock() < current.fresh_until else None
+
+    def _rejected(self, request: PipelineRequest[Any], response: PipelineResponse[Any, Any]) -> None:
         """A 401 answered ``request``: drop the token it carried, if that token is still cached.
 
         azure-core's policy drops whatever it holds; dropping only the rejected token means a burst
@@ -204,7 +271,9 @@ class PolicyBase:
     def _refresh_parts(self, command: Refresh) -> tuple[Hashable, dict[str, Any], Finish]:
         """What carrying out ``command`` takes: its flight key, the credential's arguments, its finisher."""
         key, generation = command.key, command.generation
-        kwargs = command.kwargs or {}
+        # A plain refresh of a tenant's key asks for that tenant (see _learn_tenant).
+        plain = {"tenant_id": key.tenant_id} if key.tenant_id else {}
+        kwargs = command.kwargs if command.kwargs is not None else plain
         finish = self._finisher(key, generation, mark=command.mark, explicit=command.explicit)
         if command.explicit:
             # An explicit call shares only with one asking with the same arguments.

@@ -23,7 +23,7 @@ __all__ = ["BackgroundRefreshTokenPolicy"]
 _LOGGER = logging.getLogger(__name__)
 
 
-class BackgroundRefreshTokenPolicy(PolicyBase, BearerTokenCredentialPolicy[HTTPRequestType, HTTPResponseType]):
+class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, HTTPResponseType], PolicyBase):
     """Adds a bearer token to requests, refreshing it on a background thread before it runs out.
 
     A drop-in for :class:`~azure.core.pipeline.policies.BearerTokenCredentialPolicy`: once a
@@ -74,9 +74,7 @@ class BackgroundRefreshTokenPolicy(PolicyBase, BearerTokenCredentialPolicy[HTTPR
             min_validity=min_validity,
             retry_delay=retry_delay,
             refresh_timeout=refresh_timeout,
-            asynchronous=False,
             share_tokens=share_tokens,
-            wait_limit=threading.TIMEOUT_MAX,
         )
         # Last: azure-core's __init__ assigns self._token, which our setter handles (and ignores).
         super().__init__(credential, *scopes, enable_cae=enable_cae, **kwargs)
@@ -203,6 +201,9 @@ class BackgroundRefreshTokenPolicy(PolicyBase, BearerTokenCredentialPolicy[HTTPR
 
     # --- machinery ---------------------------------------------------------------------
 
+    _ASYNCHRONOUS = False
+    _WAIT_LIMIT = threading.TIMEOUT_MAX
+
     _RUNTIME = ("_runner",)
     # Whether this class's on_request is the policy's own, and whether it hooks on_response or
     # on_exception: when it is and does not, send() takes the fast path (see __init_subclass__).
@@ -242,7 +243,7 @@ class BackgroundRefreshTokenPolicy(PolicyBase, BearerTokenCredentialPolicy[HTTPR
         response: PipelineResponse[HTTPRequestType, HTTPResponseType],
     ) -> PipelineResponse[HTTPRequestType, HTTPResponseType]:
         """After a 401: drop the rejected token, and answer a challenge as azure-core's ``send()`` does."""
-        self._rejected(request)
+        self._rejected(request, response)
         flow = challenge_flow(self, request, response)
         try:
             call = next(flow)

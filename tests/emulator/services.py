@@ -1,10 +1,17 @@
-"""Eight Azure data-plane and management services, just enough of each for one call, on loopback HTTPS.
+"""Twelve Azure data-plane and management services, just enough of each for one call, on loopback HTTPS.
 
-Each answer is the smallest body the real async client of that service parses without error:
-ARM resource groups, Log Analytics query, Language sentiment, AI Search query, App Configuration
-key-values, Tables (service and one table), Blob (container list and properties) and Key Vault
-secrets. Every request's method, path with query and ``Authorization`` header is recorded, so a
-test can tell which credential's token reached the service.
+Each answer is the smallest body the real async and sync clients of that service parse without
+error: ARM resource groups, Log Analytics query, Language sentiment, AI Search query, App
+Configuration key-values, Tables (service and one table), Blob (containers, container and blob
+properties), Queue and Data Lake (properties), Key Vault secrets, keys and certificates, and
+Azure OpenAI's chat completions, for the token providers.
+Every request's method, path with query and ``Authorization`` header is recorded, so a test can
+tell which token reached the service.
+
+The families' own challenges are played as the real services play them: Key Vault answers a
+request without a token with a 401 naming its tenant (``VAULT_TENANT``); Storage and Tables
+answer a token that is not for ``STORAGE_TENANT`` with a 401 naming that tenant. A token's
+tenant is read from its end, ``...@<tenant>``: the tests' credentials issue them so.
 """
 
 from __future__ import annotations
@@ -18,7 +25,10 @@ import trustme
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-__all__ = ["Seen", "Services"]
+__all__ = ["STORAGE_TENANT", "VAULT_TENANT", "Seen", "Services"]
+
+VAULT_TENANT = "vault-tenant"
+STORAGE_TENANT = "storage-tenant"
 
 JSON = "application/json"
 TABLES_JSON = "application/json;odata=nometadata"
@@ -89,37 +99,99 @@ async def _containers(request: web.Request) -> web.Response:
 
 
 async def _container_properties(request: web.Request) -> web.Response:
-    return web.Response(headers={"ETag": '"0x1"', "Last-Modified": "Mon, 01 Jan 2024 00:00:00 GMT"})
+    headers = {
+        "ETag": '"0x1"',
+        "Last-Modified": "Mon, 01 Jan 2024 00:00:00 GMT",
+        "x-ms-approximate-messages-count": "0",  # for a queue's properties, on the same route shape
+    }
+    return web.Response(headers=headers)
+
+
+async def _blob_properties(request: web.Request) -> web.Response:
+    headers = {
+        "ETag": '"0x2"',
+        "Last-Modified": "Mon, 01 Jan 2024 00:00:00 GMT",
+        "Content-Length": "0",
+        "x-ms-blob-type": "BlockBlob",
+    }
+    return web.Response(headers=headers)
+
+
+def _vault_challenge() -> web.Response:
+    challenge = (
+        f'Bearer authorization="https://login.microsoftonline.com/{VAULT_TENANT}", resource="https://vault.azure.net"'
+    )
+    return web.Response(status=401, headers={"WWW-Authenticate": challenge})
 
 
 async def _secret(request: web.Request) -> web.Response:
     if "Authorization" not in request.headers:
-        # Key Vault's own policy first sends no token and waits for this challenge.
-        challenge = (
-            'Bearer authorization="https://login.microsoftonline.com/tenant", resource="https://vault.azure.net"'
-        )
-        return web.Response(status=401, headers={"WWW-Authenticate": challenge})
+        return _vault_challenge()  # Key Vault's own policy first sends no token and waits for this
     name = request.match_info["name"]
     secret_id = f"https://{request.host}/secrets/{name}/v1"
     return _json({"id": secret_id, "value": f"value-of-{name}", "attributes": {"enabled": True}})
 
 
+async def _key(request: web.Request) -> web.Response:
+    if "Authorization" not in request.headers:
+        return _vault_challenge()
+    kid = f"https://{request.host}/keys/{request.match_info['name']}/v1"
+    return _json({"key": {"kid": kid, "kty": "RSA", "n": "AQAB", "e": "AQAB"}, "attributes": {"enabled": True}})
+
+
+async def _certificate(request: web.Request) -> web.Response:
+    if "Authorization" not in request.headers:
+        return _vault_challenge()
+    cert_id = f"https://{request.host}/certificates/{request.match_info['name']}/v1"
+    return _json({"id": cert_id, "attributes": {"enabled": True}})
+
+
+def _wrong_storage_tenant(request: web.Request) -> web.Response | None:
+    """Storage's and Tables' 401 for a token of another tenant: it names the account's tenant."""
+    if request.headers.get("Authorization", "").endswith(f"@{STORAGE_TENANT}"):
+        return None
+    challenge = (
+        f"Bearer authorization_uri=https://login.microsoftonline.com/{STORAGE_TENANT}/oauth2/authorize "
+        "resource_id=https://storage.azure.com"
+    )
+    return web.Response(status=401, headers={"WWW-Authenticate": challenge})
+
+
+def _storage(handler: Handler) -> Handler:
+    async def checked(request: web.Request) -> web.StreamResponse:
+        return _wrong_storage_tenant(request) or await handler(request)
+
+    return checked
+
+
+async def _chat_completion(request: web.Request) -> web.Response:
+    message = {"role": "assistant", "content": "hi"}
+    choice = {"index": 0, "finish_reason": "stop", "message": message}
+    return _json({"id": "c", "object": "chat.completion", "created": 0, "model": "m", "choices": [choice]})
+
+
 _ROUTES: list[tuple[str, str, Handler]] = [
+    ("POST", "/openai/deployments/{deployment}/chat/completions", _chat_completion),
     ("GET", "/subscriptions/{subscription}/resourcegroups", _resource_groups),
     ("POST", "/v1/workspaces/{workspace}/query", _logs_query),
     ("POST", "/language/:analyze-text", _sentiment),
     ("POST", "/indexes('{index}')/docs/search.post.search", _search),
     ("GET", "/kv", _key_values),
-    ("GET", "/devstoreaccount1/Tables", _tables),
-    ("GET", "/devstoreaccount1/{table}()", _entities),
-    ("GET", "/devstoreaccount1/", _containers),
-    ("GET", "/devstoreaccount1/{container}", _container_properties),
     ("GET", "/secrets/{name}/{version:.*}", _secret),
+    ("GET", "/keys/{name}/{version:.*}", _key),
+    ("GET", "/certificates/{name}/{version:.*}", _certificate),
+    ("GET", "/devstoreaccount1/Tables", _storage(_tables)),
+    ("GET", "/devstoreaccount1/{table}()", _storage(_entities)),
+    ("GET", "/devstoreaccount1/", _storage(_containers)),
+    # Blob containers, Data Lake file systems and queues: any account, any name.
+    ("GET", "/{account}/{container}", _storage(_container_properties)),
+    ("GET", "/{account}/{container}/{blob}", _storage(_blob_properties)),
+    ("HEAD", "/{account}/{container}/{blob}", _storage(_blob_properties)),
 ]
 
 
 class Services:
-    """The eight services behind one HTTPS listener on 127.0.0.1, with a throwaway certificate authority.
+    """The twelve services behind one HTTPS listener on 127.0.0.1, with a throwaway certificate authority.
 
     ``url`` is the base URL of every service; ``ca_path`` is the PEM of the certificate authority
     that signed the server certificate, for the clients' ``connection_verify=``.

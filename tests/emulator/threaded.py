@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from .server import Emulator
 
-__all__ = ["EmulatorThread"]
+__all__ = ["EmulatorThread", "ServicesThread"]
 
 T = TypeVar("T")
 
@@ -52,6 +52,34 @@ class EmulatorThread:
         try:
             self.call(self.emulator.stop(abort=True))
             self.call(self._cancel_the_rest())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(30)
+            self._loop.close()
+
+
+class ServicesThread:
+    """Serves the twelve loopback services (:class:`~tests.emulator.services.Services`) from a
+    background thread, for the sync clients of those families."""
+
+    def __init__(self, workdir: Path) -> None:
+        from .services import Services
+
+        self.services = Services(workdir)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="services", daemon=True)
+
+    def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(30)
+
+    def __enter__(self) -> Any:
+        self._thread.start()
+        self._call(self.services.start())
+        return self.services
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self._call(self.services.stop())
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(30)

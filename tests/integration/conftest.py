@@ -15,6 +15,8 @@ from azure.mgmt.resource.resources.aio import ResourceManagementClient
 from bgrefresh_policy import AsyncBackgroundRefreshTokenPolicy
 from tests.emulator.arm import SUBSCRIPTION_ID
 from tests.emulator.server import CLIENT_ID, CLIENT_SECRET, TENANT_ID, Emulator
+from tests.emulator.services import Services
+from tests.emulator.threaded import ServicesThread
 
 ARM_SCOPE = "https://management.azure.com/.default"
 
@@ -94,3 +96,21 @@ def make_due(wall_clock: time_machine.Traveller, emulator: Emulator, *, left: fl
     """Jump ahead until the newest token has ``left`` seconds to live: due whatever the 0-60 s jitter."""
     newest = max(token.expires_on for token in emulator.tokens.issued.values())
     wall_clock.shift(newest - time.time() - left)
+
+
+@pytest.fixture
+async def services(tmp_path: Path) -> AsyncIterator[Services]:
+    """The loopback services, on the test's event loop, for async clients."""
+    server = Services(tmp_path)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+def sync_services(tmp_path: Path) -> Iterator[Services]:
+    """The loopback services, on an event loop of their own thread, for sync clients."""
+    with ServicesThread(tmp_path) as server:
+        yield server

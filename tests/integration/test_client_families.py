@@ -1,362 +1,231 @@
-"""Which Azure SDK async clients take the policy through ``authentication_policy=``, and how to fit it into the rest.
+"""``enable_background_refresh`` on the real async and sync clients of twelve Azure SDK families.
 
-Every client here is the real SDK client, talking HTTPS to a loopback emulator of its service
-(``tests.emulator.services``) that records each request's ``Authorization`` header. Two
-user-written credentials tell the tokens apart: the policy's issues ``policy-token-N``, the
-client's ``client-token-N``.
+Every client is the real SDK client, talking HTTPS to a loopback emulator of its service
+(``tests.emulator.services``) that records each request's ``Authorization`` header and plays the
+family's own challenge. The credential is user-written: it issues ``token-N@<tenant>``, valid an
+hour, and can hold a call open until the test releases it. Time moves with time-machine.
 
-- ARM (azure-mgmt-resource), Log Analytics (azure-monitor-query), Language
-  (azure-ai-textanalytics) and AI Search (azure-search-documents) honour ``authentication_policy=``.
-- App Configuration, Tables and Blob Storage accept it and silently ignore it; the tests pin that
-  down, so they fail the day a release starts honouring it, and check the recipe that works.
-- Key Vault secrets rejects it with a TypeError; ``policies=`` works.
-
-The ``*_with`` helpers are the recipes, written to be copied as they are.
+Per family, async and sync:
+- a due token is attached while one background refresh runs: the call returns while the test
+  still holds the credential call open;
+- the family's challenge still works: Key Vault's tenant, and Storage's and Tables', reach the
+  credential, for the first token and for the background refresh;
+- ten clients on one credential make one token request per refresh cycle.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from pathlib import Path
-from types import TracebackType
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from azure.ai.textanalytics.aio import TextAnalyticsClient
-from azure.appconfiguration.aio import AzureAppConfigurationClient
+import time_machine
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
-from azure.core.pipeline import AsyncPipeline
-from azure.core.pipeline import policies as core
-from azure.data.tables.aio import TableServiceClient
-from azure.keyvault.secrets.aio import SecretClient
-from azure.mgmt.resource.resources.aio import ResourceManagementClient
-from azure.monitor.query import LogsQueryResult
-from azure.monitor.query.aio import LogsQueryClient
-from azure.search.documents.aio import SearchClient
-from azure.storage.blob.aio import BlobServiceClient
 
-from bgrefresh_policy import AsyncBackgroundRefreshTokenPolicy
-from tests.emulator.services import Services
+from bgrefresh_policy import enable_background_refresh
+from bgrefresh_policy._enable import bearer_policies
+from tests.emulator.services import STORAGE_TENANT, VAULT_TENANT, Services
+from tests.integration.families import FAMILIES, Family
+from tests.support import HANG_GUARD, eventually
 
 pytestmark = pytest.mark.integration
 
-ARM_SCOPE = "https://management.azure.com/.default"
-LOGS_SCOPE = "https://api.loganalytics.io/.default"
-LANGUAGE_SCOPE = "https://cognitiveservices.azure.com/.default"
-SEARCH_SCOPE = "https://search.azure.com/.default"
-APPCONFIG_SCOPE = "https://appconfig.azure.com/.default"
-STORAGE_SCOPE = "https://storage.azure.com/.default"
-KEYVAULT_SCOPE = "https://vault.azure.net/.default"
+DUE = 3400  # seconds after a token was issued: 200 s left, inside azure-core's 300 s refresh window
 
 
-# --- recipes ---------------------------------------------------------------------------
+@dataclass
+class Asked:
+    scopes: tuple[str, ...]
+    tenant_id: str | None
+    enable_cae: bool
 
 
-def azure_core_policies(authentication_policy: Any, **kwargs: Any) -> list[Any]:
-    """azure-core's standard async pipeline, in the order generated clients build it, with ``authentication_policy``.
+@dataclass
+class _Issuing:
+    """What both credentials record and issue: ``token-N@<tenant>``, valid an hour from now."""
 
-    For clients that take ``policies=`` but not ``authentication_policy=``. Pass the client's own
-    keyword arguments (``retry_total=``, ``logging_enable=``, ...) so the policies honour them.
-    """
-    return [
-        core.RequestIdPolicy(**kwargs),
-        core.HeadersPolicy(**kwargs),
-        core.UserAgentPolicy(**kwargs),
-        core.ProxyPolicy(**kwargs),
-        core.ContentDecodePolicy(**kwargs),
-        core.AsyncRedirectPolicy(**kwargs),
-        core.AsyncRetryPolicy(**kwargs),
-        authentication_policy,
-        core.CustomHookPolicy(**kwargs),
-        core.NetworkTraceLoggingPolicy(**kwargs),
-        core.DistributedTracingPolicy(**kwargs),
-        core.SensitiveHeaderCleanupPolicy(**kwargs),
-        core.HttpLoggingPolicy(**kwargs),
-    ]
+    asked: list[Asked] = field(default_factory=list)
+    finished: int = 0
+
+    def _ask(self, scopes: tuple[str, ...], options: TokenRequestOptions | dict[str, Any]) -> int:
+        self.asked.append(Asked(scopes, options.get("tenant_id"), bool(options.get("enable_cae"))))
+        return len(self.asked)
+
+    def _issue(self, number: int) -> AccessTokenInfo:
+        self.finished += 1
+        tenant = self.asked[number - 1].tenant_id or "home"
+        return AccessTokenInfo(f"token-{number}@{tenant}", int(time.time()) + 3600)
 
 
-def appconfig_client_with(policy: Any, endpoint: str, credential: Any, **kwargs: Any) -> AzureAppConfigurationClient:
-    """An App Configuration client whose requests ``policy`` authorizes.
-
-    ``AzureAppConfigurationClient`` ignores ``authentication_policy=`` but takes a whole pipeline as
-    ``policies=``; its own per-call policies (sync tokens, audience errors) are kept in front of it.
-    ``credential`` is then never asked for a token.
-    """
-    return AzureAppConfigurationClient(endpoint, credential, policies=azure_core_policies(policy, **kwargs), **kwargs)
-
-
-def keyvault_secrets_client_with(policy: Any, vault_url: str, credential: Any, **kwargs: Any) -> SecretClient:
-    """A Key Vault ``SecretClient`` whose requests ``policy`` authorizes.
-
-    ``SecretClient`` raises TypeError on ``authentication_policy=`` (it passes its own) but takes
-    ``policies=``. Key Vault's challenge handling (tenant discovery) is replaced: give the policy
-    ``https://vault.azure.net/.default`` and a credential for the vault's tenant.
-    """
-    return SecretClient(vault_url, credential, policies=azure_core_policies(policy, **kwargs), **kwargs)
-
-
-def tables_client_with(policy: Any, endpoint: str, credential: Any, **kwargs: Any) -> TableServiceClient:
-    """A Tables ``TableServiceClient`` whose requests, and its ``get_table_client()`` clients', ``policy`` authorizes.
-
-    ``TableServiceClient`` ignores ``authentication_policy=``; this overrides its private
-    ``_configure_policies`` (azure-data-tables 12.7) to put ``policy`` in its bearer policy's place.
-    """
-
-    class _TableServiceClient(TableServiceClient):
-        def _configure_policies(self, **options: Any) -> list[Any]:
-            configured = super()._configure_policies(**options)
-            return [policy if isinstance(p, core.AsyncBearerTokenCredentialPolicy) else p for p in configured]
-
-    return _TableServiceClient(endpoint, credential=credential, **kwargs)
-
-
-def blob_client_with(policy: Any, account_url: str, credential: Any, **kwargs: Any) -> BlobServiceClient:
-    """A ``BlobServiceClient`` whose requests, and its child clients', ``policy`` authorizes.
-
-    ``BlobServiceClient`` ignores ``authentication_policy=``; this overrides its private
-    ``_create_pipeline`` (azure-storage-blob 12.31) to put ``policy`` in its bearer policy's place.
-    """
-
-    class _BlobServiceClient(BlobServiceClient):
-        def _create_pipeline(self, credential: Any = None, **options: Any) -> Any:
-            config, pipeline = super()._create_pipeline(credential, **options)
-            built = pipeline._impl_policies
-            swapped = [policy if isinstance(p, core.AsyncBearerTokenCredentialPolicy) else p for p in built]
-            self._credential_policy = policy
-            return config, AsyncPipeline(pipeline._transport, policies=swapped)
-
-    return _BlobServiceClient(account_url, credential=credential, **kwargs)
-
-
-# --- credentials and services -----------------------------------------------------------
-
-
-class TokenIssuer:
-    """A user-written async credential: tokens ``<prefix>-token-1``, ``-2``, ..., valid an hour.
-
-    It records the scopes of every request for a token.
-    """
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.scopes: list[tuple[str, ...]] = []
+@dataclass
+class Issuer(_Issuing):
+    gate: asyncio.Event | None = None
 
     async def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
-        self.scopes.append(scopes)
-        return AccessTokenInfo(f"{self.prefix}-token-{len(self.scopes)}", int(time.time()) + 3600)
+        number = self._ask(scopes, options or {})
+        if self.gate is not None:
+            await self.gate.wait()
+        return self._issue(number)
 
-    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        # The storage SDKs tell a token credential by this method.
-        info = await self.get_token_info(*scopes)
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:  # how Storage tells a token credential
+        info = await self.get_token_info(*scopes, options=kwargs)  # type: ignore[arg-type]
         return AccessToken(info.token, info.expires_on)
 
     async def close(self) -> None:
         pass
 
-    async def __aenter__(self) -> TokenIssuer:
+    async def __aenter__(self) -> Issuer:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None = None,
-        exc_value: BaseException | None = None,
-        traceback: TracebackType | None = None,
-    ) -> None:
-        await self.close()
+    async def __aexit__(self, *exc_info: object) -> None:
+        pass
 
 
-@pytest.fixture
-async def services(tmp_path: Path) -> AsyncIterator[Services]:
-    server = Services(tmp_path)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
+@dataclass
+class SyncIssuer(_Issuing):
+    gate: threading.Event | None = None
+
+    def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
+        number = self._ask(scopes, options or {})
+        if self.gate is not None:
+            self.gate.wait(HANG_GUARD)
+        return self._issue(number)
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        info = self.get_token_info(*scopes, options=kwargs)  # type: ignore[arg-type]
+        return AccessToken(info.token, info.expires_on)
+
+    def close(self) -> None:
+        pass
 
 
-async def first_page(items: Any) -> list[Any]:
-    return [item async for item in items]
+def bearers(services: Services) -> set[str]:
+    """The tokens the services received since the last ``forget()``."""
+    return {header for header in services.authorizations if header is not None}
 
 
-# --- clients that honour authentication_policy= ------------------------------------------
+def expect_tenant(credential: _Issuing, family: Family) -> None:
+    """Every token was asked for the tenant the family's challenge names (the home tenant first, for Storage)."""
+    tenants = [asked.tenant_id for asked in credential.asked]
+    if family.tenant is not None and family.tenant != tenants[0]:
+        tenants = tenants[1:]  # Storage and Tables: a first token for the home tenant, refused with a challenge
+    assert set(tenants) == {family.tenant}, tenants
+    if family.tenant == VAULT_TENANT:  # Key Vault's policy asks for CAE tokens, and still does
+        assert all(asked.enable_cae for asked in credential.asked)
 
 
-@dataclass(frozen=True)
-class Honouring:
-    scope: str
-    make: Callable[..., Any]  # (services, credential, **kwargs) -> client
-    call: Callable[[Any], Awaitable[object]]
-    expected: object
+def discovery_calls(family: Family) -> int:
+    """Token requests before the first call succeeds: Storage and Tables refuse a home-tenant token first."""
+    return 2 if family.tenant == STORAGE_TENANT else 1
 
 
-async def _logs_rows(client: LogsQueryClient) -> object:
-    result = await client.query_workspace("workspace-id", "T | take 1", timespan=None)
-    assert isinstance(result, LogsQueryResult)
-    return [list(row) for row in result.tables[0].rows]
+# --- async -------------------------------------------------------------------------------
 
 
-async def _sentiments(client: TextAnalyticsClient) -> object:
-    return [document.sentiment for document in await client.analyze_sentiment(["hello"])]
+async def wait_for_refreshes(client: Any) -> None:
+    for policy in bearer_policies(client):
+        await policy.wait_for_refreshes()
 
 
-async def _search_ids(client: SearchClient) -> object:
-    return [document["id"] async for document in await client.search(search_text="*")]
-
-
-HONOURING = [
-    pytest.param(
-        Honouring(
-            ARM_SCOPE,
-            lambda s, cred, **kw: ResourceManagementClient(
-                cred, "sub-id", base_url=s.url, connection_verify=s.ca_path, **kw
-            ),
-            lambda client: first_page(group.name async for group in client.resource_groups.list()),
-            ["rg"],
-        ),
-        id="mgmt-resource",
-    ),
-    pytest.param(
-        Honouring(
-            LOGS_SCOPE,
-            lambda s, cred, **kw: LogsQueryClient(cred, endpoint=s.url, connection_verify=s.ca_path, **kw),
-            _logs_rows,
-            [[1]],
-        ),
-        id="monitor-query",
-    ),
-    pytest.param(
-        Honouring(
-            LANGUAGE_SCOPE,
-            lambda s, cred, **kw: TextAnalyticsClient(s.url, cred, connection_verify=s.ca_path, **kw),
-            _sentiments,
-            ["positive"],
-        ),
-        id="ai-textanalytics",
-    ),
-    pytest.param(
-        Honouring(
-            SEARCH_SCOPE,
-            lambda s, cred, **kw: SearchClient(s.url, "index", cred, connection_verify=s.ca_path, **kw),
-            _search_ids,
-            ["1"],
-        ),
-        id="search-documents",
-    ),
-]
-
-
-@pytest.mark.parametrize("family", HONOURING)
-async def test_client_honours_authentication_policy(services: Services, family: Honouring) -> None:
-    policy_credential, client_credential = TokenIssuer("policy"), TokenIssuer("client")
-    policy = AsyncBackgroundRefreshTokenPolicy(policy_credential, family.scope)
-    async with policy, family.make(services, client_credential, authentication_policy=policy) as client:
+@pytest.mark.parametrize("family", FAMILIES)
+async def test_a_due_token_is_attached_while_one_background_refresh_runs(
+    services: Services, wall_clock: time_machine.Traveller, family: Family
+) -> None:
+    credential = Issuer()
+    async with enable_background_refresh(family.make(services, credential)) as client:
         assert await family.call(client) == family.expected
-    assert services.authorizations == ["Bearer policy-token-1"]
-    assert policy_credential.scopes == [(family.scope,)]
-    assert client_credential.scopes == []
+        issued = len(credential.asked)
+        wall_clock.shift(DUE)
+        credential.gate = asyncio.Event()
+        services.forget()
+        assert await asyncio.wait_for(family.call(client), HANG_GUARD) == family.expected
+        await asyncio.sleep(0)  # on 3.10 and 3.11 the refresh's first step is on the next loop pass
+        assert len(credential.asked) == issued + 1  # one background call, under way ...
+        assert credential.finished == issued  # ... and held open while the call above finished
+        assert bearers(services) == {f"Bearer token-{issued}@{family.tenant or 'home'}"}
+        credential.gate.set()
+        await wait_for_refreshes(client)
+        services.forget()
+        assert await family.call(client) == family.expected
+        assert bearers(services) == {f"Bearer token-{issued + 1}@{family.tenant or 'home'}"}
+    expect_tenant(credential, family)
 
 
-# --- clients that ignore it, and the recipes that work ------------------------------------
+@pytest.mark.parametrize("family", FAMILIES)
+async def test_ten_clients_on_one_credential_make_one_token_request_per_cycle(
+    services: Services, wall_clock: time_machine.Traveller, family: Family
+) -> None:
+    credential = Issuer()
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(family.make(services, credential)) for _ in range(10)]
+        for client in clients:
+            enable_background_refresh(client)
+        per_cycle = []
+        for _ in range(3):
+            before = len(credential.asked)
+            for client in clients:
+                assert await family.call(client) == family.expected
+            await wait_for_refreshes(clients[0])
+            per_cycle.append(len(credential.asked) - before)
+            wall_clock.shift(DUE)
+    assert per_cycle == [discovery_calls(family), 1, 1]
+    expect_tenant(credential, family)
 
 
-@dataclass(frozen=True)
-class Ignoring:
-    scope: str
-    make: Callable[..., Any]  # (services, credential, **kwargs) -> client, as documented
-    recipe: Callable[..., Any]  # (policy, services, credential) -> client, through a *_with helper
-    calls: tuple[Callable[[Any], Awaitable[object]], ...]  # the first on the client itself
-    expected: tuple[object, ...]
+# --- sync --------------------------------------------------------------------------------
 
 
-async def _entities(client: TableServiceClient) -> object:
-    async with client.get_table_client("t1") as table:
-        return [dict(entity) async for entity in table.list_entities()]
+def wait_for_refreshes_sync(client: Any) -> None:
+    for policy in bearer_policies(client):
+        assert policy.wait_for_refreshes(HANG_GUARD)
 
 
-async def _container_name(client: BlobServiceClient) -> object:
-    async with client.get_container_client("c1") as container:
-        return (await container.get_container_properties()).name
+@pytest.mark.parametrize("family", FAMILIES)
+def test_sync_a_due_token_is_attached_while_one_background_refresh_runs(
+    sync_services: Services, wall_clock: time_machine.Traveller, family: Family
+) -> None:
+    credential = SyncIssuer()
+    with enable_background_refresh(family.make_sync(sync_services, credential)) as client:
+        assert family.call_sync(client) == family.expected
+        issued = len(credential.asked)
+        wall_clock.shift(DUE)
+        gate = credential.gate = threading.Event()
+        sync_services.forget()
+        try:
+            assert family.call_sync(client) == family.expected  # returns with the refresh held open
+            eventually(lambda: len(credential.asked) == issued + 1)
+            assert credential.finished == issued
+            assert bearers(sync_services) == {f"Bearer token-{issued}@{family.tenant or 'home'}"}
+        finally:
+            gate.set()
+        wait_for_refreshes_sync(client)
+        sync_services.forget()
+        assert family.call_sync(client) == family.expected
+        assert bearers(sync_services) == {f"Bearer token-{issued + 1}@{family.tenant or 'home'}"}
+    expect_tenant(credential, family)
 
 
-IGNORING = [
-    pytest.param(
-        Ignoring(
-            APPCONFIG_SCOPE,
-            lambda s, cred, **kw: AzureAppConfigurationClient(s.url, cred, connection_verify=s.ca_path, **kw),
-            lambda policy, s, cred: appconfig_client_with(policy, s.url, cred, connection_verify=s.ca_path),
-            (lambda client: first_page((c.key, c.value) async for c in client.list_configuration_settings()),),
-            ([("k", "v")],),
-        ),
-        id="appconfiguration",
-    ),
-    pytest.param(
-        Ignoring(
-            STORAGE_SCOPE,
-            lambda s, cred, **kw: TableServiceClient(
-                f"{s.url}/devstoreaccount1", credential=cred, connection_verify=s.ca_path, **kw
-            ),
-            lambda policy, s, cred: tables_client_with(
-                policy, f"{s.url}/devstoreaccount1", cred, connection_verify=s.ca_path
-            ),
-            (lambda client: first_page(table.name async for table in client.list_tables()), _entities),
-            (["t1"], [{"PartitionKey": "p", "RowKey": "r"}]),
-        ),
-        id="data-tables",
-    ),
-    pytest.param(
-        Ignoring(
-            STORAGE_SCOPE,
-            lambda s, cred, **kw: BlobServiceClient(
-                f"{s.url}/devstoreaccount1", credential=cred, connection_verify=s.ca_path, **kw
-            ),
-            lambda policy, s, cred: blob_client_with(
-                policy, f"{s.url}/devstoreaccount1", cred, connection_verify=s.ca_path
-            ),
-            (lambda client: first_page(c.name async for c in client.list_containers()), _container_name),
-            (["c1"], "c1"),
-        ),
-        id="storage-blob",
-    ),
-]
-
-
-@pytest.mark.parametrize("family", IGNORING)
-async def test_client_ignores_authentication_policy(services: Services, family: Ignoring) -> None:
-    policy_credential, client_credential = TokenIssuer("policy"), TokenIssuer("client")
-    policy = AsyncBackgroundRefreshTokenPolicy(policy_credential, family.scope)
-    async with policy, family.make(services, client_credential, authentication_policy=policy) as client:
-        assert await family.calls[0](client) == family.expected[0]
-    assert services.authorizations == ["Bearer client-token-1"], "the SDK now honours authentication_policy="
-    assert policy_credential.scopes == []
-
-
-@pytest.mark.parametrize("family", IGNORING)
-async def test_recipe_puts_the_policy_in_the_pipeline(services: Services, family: Ignoring) -> None:
-    policy_credential, client_credential = TokenIssuer("policy"), TokenIssuer("client")
-    policy = AsyncBackgroundRefreshTokenPolicy(policy_credential, family.scope)
-    async with policy, family.recipe(policy, services, client_credential) as client:
-        assert [await call(client) for call in family.calls] == list(family.expected)
-    assert services.authorizations == ["Bearer policy-token-1"] * len(family.calls)
-    assert policy_credential.scopes == [(family.scope,)]
-    assert client_credential.scopes == []
-
-
-# --- Key Vault: rejects it --------------------------------------------------------------
-
-
-async def test_keyvault_rejects_authentication_policy_and_takes_policies(services: Services) -> None:
-    policy_credential, client_credential = TokenIssuer("policy"), TokenIssuer("client")
-    async with AsyncBackgroundRefreshTokenPolicy(policy_credential, KEYVAULT_SCOPE) as policy:
-        with pytest.raises(TypeError, match="authentication_policy"):
-            SecretClient(services.url, client_credential, authentication_policy=policy)
-        async with keyvault_secrets_client_with(
-            policy, services.url, client_credential, connection_verify=services.ca_path
-        ) as client:
-            secret = await client.get_secret("db-password")
-    assert secret.value == "value-of-db-password"
-    assert services.authorizations == ["Bearer policy-token-1"]
-    assert policy_credential.scopes == [(KEYVAULT_SCOPE,)]
-    assert client_credential.scopes == []
+@pytest.mark.parametrize("family", FAMILIES)
+def test_sync_ten_clients_on_one_credential_make_one_token_request_per_cycle(
+    sync_services: Services, wall_clock: time_machine.Traveller, family: Family
+) -> None:
+    credential = SyncIssuer()
+    with contextlib.ExitStack() as stack:
+        clients = [
+            stack.enter_context(enable_background_refresh(family.make_sync(sync_services, credential)))
+            for _ in range(10)
+        ]
+        per_cycle = []
+        for _ in range(3):
+            before = len(credential.asked)
+            for client in clients:
+                assert family.call_sync(client) == family.expected
+            wait_for_refreshes_sync(clients[0])
+            per_cycle.append(len(credential.asked) - before)
+            wall_clock.shift(DUE)
+    assert per_cycle == [discovery_calls(family), 1, 1]
+    expect_tenant(credential, family)

@@ -1,0 +1,184 @@
+"""enable_background_refresh: background refresh for an Azure SDK client that is already built."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Iterator
+from types import FunctionType, ModuleType
+from typing import Any, TypeVar
+
+from azure.core.pipeline import AsyncPipeline, Pipeline
+from azure.core.pipeline.policies import AsyncHTTPPolicy, HTTPPolicy, SansIOHTTPPolicy
+from azure.core.pipeline.transport import AsyncHttpTransport, HttpTransport
+
+from ._azure_core import pipeline_policies
+from ._families import background_class, is_bearer_policy
+from ._options import RefreshOptions
+
+__all__ = ["enable_background_refresh"]
+
+_LOGGER = logging.getLogger(__name__)
+
+ClientT = TypeVar("ClientT")
+
+# How deep below the client its pipelines lie: 2 or 3 attributes in every family tested
+# (client._client._client._pipeline for Text Analytics); a little more, for margin.
+_MAX_DEPTH = 5
+# Objects not to look inside: what no pipeline hangs below, and the links between policies.
+_LEAVES = (
+    str,
+    bytes,
+    int,
+    float,
+    bool,
+    type,
+    ModuleType,
+    FunctionType,
+    HTTPPolicy,
+    AsyncHTTPPolicy,
+    SansIOHTTPPolicy,
+    HttpTransport,
+    AsyncHttpTransport,
+)
+# Attributes that are large and hold no pipeline: generated (de)serializers and their models.
+_SKIPPED = frozenset({"_serialize", "_deserialize", "_models"})
+# Set on a child-client factory once wrapped, so that enabling twice wraps once.
+_WRAPPED = "__bgrefresh_wrapped__"
+
+
+def _children(value: Any) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, (list, tuple, set, frozenset)):
+        yield from (("", item) for item in value)
+    elif isinstance(value, dict):
+        yield from (("", item) for item in value.values())
+    else:
+        attributes = getattr(value, "__dict__", None)
+        if isinstance(attributes, dict):
+            yield from attributes.items()
+
+
+def _is_credential(value: Any) -> bool:
+    # Credentials hold their own clients and pipelines (azure-identity's), which are not the client's.
+    return hasattr(value, "get_token") or hasattr(value, "get_token_info")
+
+
+def bearer_policies(client: Any) -> list[Any]:
+    """Every azure-core bearer policy reachable from ``client``: in its pipelines, or held directly.
+
+    A walk of the client's attributes, at most a few deep, that never follows the policies'
+    ``next`` links, transports, credentials or modules.
+
+    :param client: an Azure SDK client, or anything holding pipelines.
+    :return: the policies, each once, in the order found.
+    """
+    found: dict[int, Any] = {}
+    seen: set[int] = set()
+    stack: list[tuple[Any, int]] = [(client, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, (Pipeline, AsyncPipeline)):
+            found.update((id(policy), policy) for policy in pipeline_policies(value) if is_bearer_policy(policy))
+        elif is_bearer_policy(value):
+            found[id(value)] = value
+        elif depth < _MAX_DEPTH and not isinstance(value, _LEAVES) and not _is_credential(value):
+            stack.extend((child, depth + 1) for name, child in _children(value) if name not in _SKIPPED)
+    return list(found.values())
+
+
+def _give_background_refresh(policy: Any, options: dict[str, Any]) -> bool:
+    """Turn ``policy`` into its background-refreshing class in place; False if it refreshes so already."""
+    made = background_class(type(policy))
+    if isinstance(policy, made):
+        return False
+    policy.__class__ = made
+    policy._adopt(**options)
+    _LOGGER.debug("%s now refreshes its token in the background", type(policy).__name__)
+    return True
+
+
+def _wrap_child_factories(client: Any, options: dict[str, Any]) -> None:
+    """Make the ``get_*_client`` methods of ``client`` enable the clients they hand out too."""
+    for name in dir(type(client)):
+        if not (name.startswith("get_") and name.endswith("_client")):
+            continue
+        factory = getattr(client, name, None)
+        if not callable(factory) or getattr(factory, _WRAPPED, False):
+            continue
+        wrapped = _enabling(factory, options)
+        try:
+            setattr(client, name, wrapped)
+        except (AttributeError, TypeError):  # a client class with __slots__: its children go as they are
+            return
+
+
+def _enabling(factory: Callable[..., Any], options: dict[str, Any]) -> Callable[..., Any]:
+    @functools.wraps(factory)
+    def child_client(*args: Any, **kwargs: Any) -> Any:
+        child = factory(*args, **kwargs)
+        _enable(child, options, required=False)
+        return child
+
+    setattr(child_client, _WRAPPED, True)
+    return child_client
+
+
+def _enable(client: Any, options: dict[str, Any], *, required: bool) -> None:
+    policies = bearer_policies(client)
+    if not policies and required:
+        raise TypeError(
+            f"{type(client).__name__} has no azure-core bearer token policy to refresh in the background: "
+            "expected an Azure SDK client built with a token credential (not a key, SAS or connection string)"
+        )
+    for policy in policies:
+        _give_background_refresh(policy, options)
+    _wrap_child_factories(client, options)
+
+
+def enable_background_refresh(
+    client: ClientT,
+    *,
+    min_validity: float = 60.0,
+    retry_delay: float = 30.0,
+    refresh_timeout: float = 30.0,
+    share_tokens: bool = True,
+) -> ClientT:
+    """Give every bearer token policy of an Azure SDK client background refresh, keeping what the family adds.
+
+    Finds azure-core's bearer policies in the client's pipelines, the families' own included
+    (Key Vault's challenge policy, Storage's and Tables' challenge policies, ARM's), and makes each
+    refresh its token in the background as :class:`AsyncBackgroundRefreshTokenPolicy` (async
+    clients) or :class:`BackgroundRefreshTokenPolicy` (sync clients) do. The family's own handling
+    stays: Key Vault still learns its scope and tenant from the service's challenge, Storage and
+    Tables still answer theirs. The clients the client hands out later (``get_container_client``,
+    ``get_blob_client``, ``get_table_client``, ...) are given it too. Policies on the same
+    credential share one token per scope and tenant (see ``share_tokens``).
+
+    Calling it again on the same client changes nothing.
+
+    :param client: an async or sync Azure SDK client, built with a token credential.
+    :keyword float min_validity: see the policies. Defaults to 60.
+    :keyword float retry_delay: see the policies. Defaults to 30.
+    :keyword float refresh_timeout: see the policies. Defaults to 30.
+    :keyword bool share_tokens: share tokens with every policy on the same credential object.
+        Defaults to True.
+    :return: ``client``, the same object.
+    :raises TypeError: ``client`` holds no azure-core bearer policy (a client built with a key, a
+        SAS or a connection string, or an object that is not an Azure SDK client).
+    :raises ValueError: an option out of range.
+    """
+    # Validated once here, before any policy changes class: a bad option changes nothing.
+    RefreshOptions(min_validity=min_validity, retry_delay=retry_delay, refresh_timeout=refresh_timeout)
+    if not isinstance(share_tokens, bool):
+        raise TypeError(f"share_tokens must be a bool, not {type(share_tokens).__name__}")
+    options = {
+        "min_validity": min_validity,
+        "retry_delay": retry_delay,
+        "refresh_timeout": refresh_timeout,
+        "share_tokens": share_tokens,
+    }
+    _enable(client, options, required=True)
+    return client
