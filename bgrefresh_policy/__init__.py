@@ -1,11 +1,14 @@
-"""Background token refresh for azure-core pipelines.
+"""Background token refresh for azure-core pipelines, Azure SDK clients and token providers.
 
 :class:`AsyncBackgroundRefreshTokenPolicy` is a drop-in for azure-core's
 ``AsyncBearerTokenCredentialPolicy``, and :class:`BackgroundRefreshTokenPolicy` for its
 ``BearerTokenCredentialPolicy``: both refresh a due token in the background instead of
-making requests wait for it.
+making requests wait for it. :func:`enable_background_refresh` gives an already built client
+the same, whatever its family's policy; :func:`get_bearer_token_provider` (and
+``bgrefresh_policy.aio.get_bearer_token_provider``) does it for consumers that take a token
+provider. Policies and providers on one credential object share its tokens.
 
-Each policy's module loads when the policy is first named, so that a sync-only program never
+Each name's module loads when the name is first used, so that a sync-only program never
 loads the async machinery, and the other way round.
 """
 
@@ -15,15 +18,24 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._enable import enable_background_refresh
     from ._policy_async import AsyncBackgroundRefreshTokenPolicy
     from ._policy_sync import BackgroundRefreshTokenPolicy
+    from ._providers import get_bearer_token_provider
 
-__all__ = ["AsyncBackgroundRefreshTokenPolicy", "BackgroundRefreshTokenPolicy"]
+__all__ = [
+    "AsyncBackgroundRefreshTokenPolicy",
+    "BackgroundRefreshTokenPolicy",
+    "enable_background_refresh",
+    "get_bearer_token_provider",
+]
 __version__ = "0.1.0"
 
 _HOMES = {
     "AsyncBackgroundRefreshTokenPolicy": "._policy_async",
     "BackgroundRefreshTokenPolicy": "._policy_sync",
+    "enable_background_refresh": "._enable",
+    "get_bearer_token_provider": "._providers",
 }
 
 

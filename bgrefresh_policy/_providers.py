@@ -1,0 +1,69 @@
+"""Token providers: what azure-identity's ``get_bearer_token_provider`` returns, refreshing in the background."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from azure.core.credentials import TokenProvider
+from azure.core.credentials_async import AsyncTokenProvider
+
+__all__ = ["get_async_bearer_token_provider", "get_bearer_token_provider"]
+
+
+def get_bearer_token_provider(credential: TokenProvider, *scopes: str, **options: Any) -> Callable[[], str]:
+    """A callable that returns a bearer token for ``scopes``, refreshed on a background thread.
+
+    The contract of azure-identity's function of this name, for consumers that take a token
+    provider rather than a pipeline policy (the OpenAI SDK's ``azure_ad_token_provider``, database
+    drivers): each call returns a valid token string. Once the token is due, calls go on
+    returning it at once while one background thread asks the credential for the next; a call
+    waits only when no usable token is left. Backed by :class:`BackgroundRefreshTokenPolicy`, so
+    it shares tokens with every policy and provider on the same credential object.
+
+    :param credential: a sync credential, such as ``azure.identity.DefaultAzureCredential()``.
+    :type credential: ~azure.core.credentials.TokenProvider
+    :param str scopes: the scopes, e.g. ``"https://cognitiveservices.azure.com/.default"``.
+    :keyword options: those of :class:`BackgroundRefreshTokenPolicy` (``enable_cae``,
+        ``min_validity``, ``retry_delay``, ``refresh_timeout``, ``share_tokens``).
+    :return: a callable returning the token string.
+    :rtype: ~collections.abc.Callable[[], str]
+    :raises TypeError: or ValueError, as the policy's constructor raises them.
+    """
+    from ._policy_sync import BackgroundRefreshTokenPolicy
+
+    policy: Any = BackgroundRefreshTokenPolicy(credential, *scopes, **options)
+
+    def provide_token() -> str:
+        cached = policy._attachable_own() or policy._token_for(policy._default_key, policy._scopes)
+        return str(cached.token.token)
+
+    return provide_token
+
+
+def get_async_bearer_token_provider(
+    credential: AsyncTokenProvider, *scopes: str, **options: Any
+) -> Callable[[], Coroutine[Any, Any, str]]:
+    """A coroutine function that returns a bearer token for ``scopes``, refreshed in the background.
+
+    Published as ``bgrefresh_policy.aio.get_bearer_token_provider``: the contract of
+    ``azure.identity.aio.get_bearer_token_provider``, backed by
+    :class:`AsyncBackgroundRefreshTokenPolicy` (asyncio or trio). A due token is returned at once
+    while one background task asks the credential for the next.
+
+    :param credential: an async credential, such as ``azure.identity.aio.DefaultAzureCredential()``.
+    :type credential: ~azure.core.credentials_async.AsyncTokenProvider
+    :param str scopes: the scopes, e.g. ``"https://cognitiveservices.azure.com/.default"``.
+    :keyword options: those of :class:`AsyncBackgroundRefreshTokenPolicy`.
+    :return: a coroutine function returning the token string.
+    :raises TypeError: or ValueError, as the policy's constructor raises them.
+    """
+    from ._policy_async import AsyncBackgroundRefreshTokenPolicy
+
+    policy: Any = AsyncBackgroundRefreshTokenPolicy(credential, *scopes, **options)
+
+    async def provide_token() -> str:
+        cached = policy._attachable_own() or await policy._token_for(policy._default_key, policy._scopes)
+        return str(cached.token.token)
+
+    return provide_token
