@@ -199,9 +199,19 @@ class KeyState:
     """Everything the policy remembers about one token key."""
 
     # __weakref__: the store holds the states that policies pin weakly (see TokenStore).
-    __slots__ = ("__weakref__", "background", "current", "generation", "last_used", "lifetime", "retry_not_before")
+    __slots__ = (
+        "__weakref__",
+        "background",
+        "current",
+        "generation",
+        "key",
+        "last_used",
+        "lifetime",
+        "retry_not_before",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, key: TokenKey | None = None) -> None:
+        self.key = key  # the store's own key object, which the policies pinning this state share
         self.current: CachedToken | None = None
         # Unix time a request last went past the hot path for this key (and so, with the token's
         # expiry, when the key was last of use), and how long its last token lived: the store

@@ -154,13 +154,15 @@ class AsyncBackgroundRefreshTokenPolicy(
             await runner.drain()
 
     async def close(self) -> None:
-        """Cancel and await the refreshes running on this event loop; start none from now on.
+        """Cancel and await the refreshes this policy started on this event loop; start none from now on.
 
-        Refreshes on other running loops are asked to cancel. Requests that need a token
-        after this wait for one inline. Safe to call more than once.
+        Its refreshes on other running loops are asked to cancel. Refreshes that other policies
+        on the same credential started go on: they are theirs. Requests that need a token after
+        this wait for one inline (or attach the one another policy keeps fresh). Sets
+        :attr:`closed`. Safe to call more than once.
         """
-        self._owner.closed = True
-        await self._runners.aclose(self._owner)
+        self.closed = True
+        await self._runners.aclose(self)
 
     async def __aenter__(self) -> AsyncBackgroundRefreshTokenPolicy[HTTPRequestType, AsyncHTTPResponseType]:
         """Enter: the policy, ready; it closes on exit.
@@ -262,7 +264,7 @@ class AsyncBackgroundRefreshTokenPolicy(
     async def _token_for(self, key: TokenKey, scopes: tuple[str, ...]) -> CachedToken:
         """The token a request for ``key`` attaches, after whatever refresh the rule asks for."""
         runner = self._runners.current()
-        return await self._drive(runner, token_flow(self._store, key, alive=runner.alive, owner=self._owner), scopes)
+        return await self._drive(runner, token_flow(self._store, key, alive=runner.alive, owner=self), scopes)
 
     async def _refresh_explicit(self, key: TokenKey, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> CachedToken:
         """Ask the credential (sharing a call with the same arguments already in flight) and cache the result."""
@@ -282,12 +284,10 @@ class AsyncBackgroundRefreshTokenPolicy(
         flight_key, kwargs, finish = self._refresh_parts(command)
         fetch = self._fetcher(scopes, kwargs)
         if command.background:
-            runner.start(flight_key, fetch, finish, timeout=self._store.options.refresh_timeout, owner=self._owner)
+            runner.start(flight_key, fetch, finish, timeout=self._store.options.refresh_timeout, owner=self)
             return None
         # Joins the refresh already in flight for this key and generation, if any (a background one too).
-        flight = runner.flights.get(flight_key) or runner.start(
-            flight_key, fetch, finish, timeout=None, owner=self._owner
-        )
+        flight = runner.flights.get(flight_key) or runner.start(flight_key, fetch, finish, timeout=None, owner=self)
         return await runner.wait(flight)
 
     def _fetcher(self, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> Fetch:

@@ -20,7 +20,7 @@ from ._options import (
     warn_if_inline_only,
 )
 from ._outcome import Finish, Verdict
-from ._sharing import Owner, Shared, shared_for
+from ._sharing import Shared, shared_for
 
 __all__ = ["PolicyBase", "flight_key"]
 
@@ -62,10 +62,19 @@ class PolicyBase:
     # Set by azure-core's __init__.
     _credential: Any
     _scopes: tuple[str, ...]
+    # Set by _share: the policy's own key (its scopes, and a tenant a challenge taught it), and
+    # the key azure-core's single _token attribute stands for.
+    _default_key: TokenKey
+    _token_key: TokenKey
     # Attributes that hold locks, threads, tasks or shared tokens: not copied or pickled;
     # _share and _new_runtime remake them.
     _RUNTIME: tuple[str, ...] = ()
-    _SHARED = ("_shared", "_store", "_own", "_owner")
+    _SHARED = ("_shared", "_store", "_own", "closed")
+    #: True once ``close()`` has run: no background refresh starts for this policy from then on.
+    closed = False
+    # Whether the policy shares its credential's tokens (the share_tokens option).
+    _share_tokens = True
+    _last_jitter = 0  # see _refresh_jitter
     # True while azure-core's __init__ runs: its "no token yet" and "jitter 0" are about the
     # policy it thinks it is making, not about the token this one may already share.
     _initialising = False
@@ -97,14 +106,9 @@ class PolicyBase:
         if self._WAIT_LIMIT is not None:
             check_wait_limit("refresh_timeout", options.refresh_timeout, self._WAIT_LIMIT)
         warn_if_inline_only(options.min_validity)
-        self._default_key = TokenKey.of(scopes)
-        self._share_tokens = share_tokens
-        self._cae = enable_cae
-        # The key azure-core's single _token attribute stands for: the one last used by
-        # on_request (the policy's scopes), _request_token() or authorize_request().
-        self._token_key = self._default_key
-        self._last_jitter = 0  # see _refresh_jitter
-        self._share(credential, enable_cae, options)
+        if not share_tokens:
+            self._share_tokens = False
+        self._share(credential, enable_cae, options, TokenKey.of(scopes))
         self._initialising = True  # until _configured()
 
     def _configured(self) -> None:
@@ -138,10 +142,10 @@ class PolicyBase:
         tenant = kwargs.get("tenant_id")
         key = TokenKey.of(scopes, tenant)
         if tenant and key.scopes == self._default_key.scopes and key != self._default_key:
-            self._default_key = self._token_key = key
             self._own = self._store.pin(key)
+            self._default_key = self._token_key = self._own.key or key
 
-    def _share(self, credential: Any, enable_cae: bool, options: Any) -> None:
+    def _share(self, credential: Any, enable_cae: bool, options: Any, key: TokenKey) -> None:
         """Join the tokens and refreshes of every policy on ``credential`` (or keep its own)."""
         if self._share_tokens:
             self._shared = shared_for(credential, enable_cae=enable_cae, options=options)
@@ -149,8 +153,11 @@ class PolicyBase:
             self._shared = Shared(options)
         self._store = self._shared.store
         # The state of the policy's own key, held here: the hot path reads it without a lookup.
-        self._own = self._store.pin(self._default_key)
-        self._owner = Owner()  # what this policy's close() cancels, and whether it has run
+        self._own = self._store.pin(key)
+        self._default_key = self._own.key or key  # the store's, shared by every policy of the key
+        # The key azure-core's single _token attribute stands for: the one last used by
+        # on_request (the policy's scopes), _request_token() or authorize_request().
+        self._token_key = self._default_key
         self._new_runtime()
 
     def _new_runtime(self) -> None:
@@ -213,7 +220,7 @@ class PolicyBase:
         store = self._store
         if cached is None or store.clock() >= cached.fresh_until:
             # Due: attached if a refresh runs or backs off.
-            return store.attachable(self._own, background_allowed=not self._owner.closed)
+            return store.attachable(self._own, background_allowed=not self.closed)
         return cached
 
     def _attach_own(self, request: PipelineRequest[Any]) -> bool:
@@ -299,10 +306,11 @@ class PolicyBase:
         # A copy is a new, open policy. It shares the tokens of its credential, as any policy
         # built on it does; unpickled elsewhere, that credential is a new object, with none yet.
         state["_options"] = self._store.options
+        state["_key"] = self._default_key
         state["next"] = None  # the links belong to the pipeline this copy is not part of
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        options = state.pop("_options")
+        options, key = state.pop("_options"), state.pop("_key")
         self.__dict__.update(state)
-        self._share(self._credential, self._cae, options)
+        self._share(self._credential, cae_enabled(self), options, key)

@@ -153,18 +153,19 @@ class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, 
         return self._runner.join(timeout)
 
     def close(self) -> None:
-        """Start no background refresh from now on, and join the running ones.
+        """Start no background refresh from now on, and join the ones this policy started.
 
         A thread cannot be stopped in the middle of a credential call, so this waits at most
         ``refresh_timeout`` seconds; a refresh still running then is left to end on its own
-        daemon thread, and logged. Requests that need a token after this wait for one inline.
-        Safe to call more than once.
+        daemon thread, and logged. Refreshes that other policies on the same credential started
+        go on: they are theirs. Requests that need a token after this wait for one inline (or
+        attach the one another policy keeps fresh). Sets :attr:`closed`. Safe to call more than once.
         """
-        if not self._runner.close(self._owner, self._store.options.refresh_timeout):
+        if not self._runner.close(self, self._store.options.refresh_timeout):
             _LOGGER.warning(
                 "close(): %d background token refresh(es) still running after refresh_timeout; left to end "
                 "on their daemon threads",
-                len(self._runner.threads_of(self._owner)),
+                len(self._runner.threads_of(self)),
             )
 
     def __enter__(self) -> BackgroundRefreshTokenPolicy[HTTPRequestType, HTTPResponseType]:
@@ -260,7 +261,7 @@ class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, 
 
     def _token_for(self, key: TokenKey, scopes: tuple[str, ...]) -> CachedToken:
         """The token a request for ``key`` attaches, after whatever refresh the rule asks for."""
-        return self._drive(token_flow(self._store, key, alive=None, owner=self._owner), scopes)
+        return self._drive(token_flow(self._store, key, alive=None, owner=self), scopes)
 
     def _refresh_explicit(self, key: TokenKey, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> CachedToken:
         """Ask the credential (sharing a call with the same arguments already in flight) and cache the result."""
@@ -286,7 +287,7 @@ class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, 
                 finish,
                 timeout=self._store.options.refresh_timeout,
                 name=f"bgrefresh token refresh for {' '.join(command.key.scopes)}",
-                owner=self._owner,
+                owner=self,
             )
             return None
         key, generation = command.key, command.generation
@@ -296,7 +297,7 @@ class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, 
         return self._runner.wait(self._runner.join_or_start(flight_key, fetch, finish, needed=needed))
 
     def _inline_still_needed(self, key: TokenKey, generation: int) -> bool:
-        decided = self._store.decision(key, background_allowed=not self._owner.closed)
+        decided = self._store.decision(key, background_allowed=not self.closed)
         return decided == (Action.INLINE, generation)
 
     def _fetcher(self, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> SyncFetch:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._options import RefreshOptions
 from ._store import TokenStore
@@ -22,17 +22,14 @@ if TYPE_CHECKING:
 __all__ = ["Owner", "Shared", "shared_count", "shared_for"]
 
 
-class Owner:
-    """What one policy owns among the shared refreshes: those it started, and whether it is closed.
+class Owner(Protocol):
+    """What starts refreshes among those shared: a policy, which owns the ones it started.
 
-    The runners tag every refresh with the owner that started it; a policy's ``close()``
-    cancels (or joins) its own refreshes only, and leaves those other policies rely on.
+    The runners tag every refresh with its owner; a policy's ``close()`` sets ``closed`` and
+    cancels (or joins) its own refreshes only, leaving those other policies rely on.
     """
 
-    __slots__ = ("__weakref__", "closed")
-
-    def __init__(self) -> None:
-        self.closed = False
+    closed: bool
 
 
 class Shared:

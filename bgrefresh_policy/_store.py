@@ -70,7 +70,7 @@ class TokenStore:
         # Caller holds _lock.
         state = self._states.get(key)
         if state is None:
-            state = self._states[key] = KeyState()
+            state = self._states[key] = KeyState(key)
         self._kept[key] = state
         return state
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,7 +18,6 @@ from bgrefresh_policy._key_state import Action
 from bgrefresh_policy._outcome import RETRY, Verdict
 from bgrefresh_policy._policy_base import flight_key
 from bgrefresh_policy._runners._threads import ThreadRunner
-from bgrefresh_policy._sharing import Owner
 from tests.support import HANG_GUARD, FakeClock, SyncScriptedCredential, Threads, blocked_in_wait, eventually
 from tests.sync.conftest import attach, make_sync_policy, prime, refresh_threads, start_stuck_refresh
 
@@ -91,7 +91,7 @@ def test_with_closes(credential: SyncScriptedCredential, clock: FakeClock) -> No
     credential.gate.set()
     leaving.results()
     assert not worker.is_alive()
-    assert policy._owner.closed
+    assert policy.closed
 
 
 def test_wait_for_refreshes(policy: Any, credential: SyncScriptedCredential, clock: FakeClock) -> None:
@@ -111,18 +111,18 @@ def test_copies_have_their_own_closed_state_and_deep_ones_their_own_tokens(
     prime(policy, clock)
     credential.gate = threading.Event()
     attach(policy)  # a refresh thread is running
-    policy._owner.closed = True
+    policy.closed = True
     shallow = copy.copy(policy)  # the same credential object: its tokens and refreshes
     assert shallow._store is policy._store
     assert shallow._runner is policy._runner
-    assert shallow._runner.threads_of(shallow._owner) == []  # the running thread is not its own
-    assert not shallow._owner.closed
+    assert shallow._runner.threads_of(shallow) == []  # the running thread is not its own
+    assert not shallow.closed
     for duplicate in (copy.deepcopy(policy), pickle.loads(pickle.dumps(policy))):
         assert duplicate._store is not policy._store
         assert duplicate._token is None  # tokens stay behind
         assert duplicate._runner is not policy._runner
         assert duplicate._runner.threads == []
-        assert not duplicate._owner.closed
+        assert not duplicate.closed
     for duplicate in (shallow, copy.deepcopy(policy), pickle.loads(pickle.dumps(policy))):
         assert duplicate.next is None
     assert b"token-" not in pickle.dumps(policy)
@@ -220,7 +220,7 @@ def test_a_refresh_decided_before_close_and_started_after_it_starts_no_thread(
         policy._finisher(key, generation, mark=mark),
         timeout=30,
         name="bgrefresh late",
-        owner=policy._owner,
+        owner=policy,
     )
     assert refresh_threads() == []
     assert policy._store.peek(key).background is None  # the running mark is cleared
@@ -239,7 +239,9 @@ def test_a_waiter_giving_up_as_the_refresh_ends_gets_its_outcome_not_a_timeout()
         release.wait(HANG_GUARD)  # the outcome is being recorded while the deadline passes
         return outcome
 
-    flight = runner.start("key", lambda: "a token", finish, timeout=0.0, name="bgrefresh test", owner=Owner())
+    flight = runner.start(
+        "key", lambda: "a token", finish, timeout=0.0, name="bgrefresh test", owner=SimpleNamespace(closed=False)
+    )
     assert recording.wait(HANG_GUARD)
     verdicts: list[Verdict] = []
     waiter = threading.Thread(target=lambda: verdicts.append(runner.wait(flight)))

@@ -149,8 +149,8 @@ def test_a_shallow_copy_shares_its_credentials_tokens_and_closes_on_its_own() ->
     assert duplicate._store is policy._store  # the same credential object: one token
     assert duplicate._token is policy._token
     asyncio.run(duplicate.close())
-    assert duplicate._owner.closed is True
-    assert policy._owner.closed is False
+    assert duplicate.closed is True
+    assert policy.closed is False
     assert policy._token is not None
 
 
@@ -162,7 +162,7 @@ def test_copies_leave_the_pipeline_and_a_closed_state_behind() -> None:
     for restored in (pickle.loads(pickle.dumps(policy)), copy.deepcopy(policy)):
         restored_any: Any = restored
         assert restored_any.next is None
-        assert restored_any._owner.closed is False  # a copy is a new policy: it refreshes in the background
+        assert restored_any.closed is False  # a copy is a new policy: it refreshes in the background
         assert restored_any._store is not policy._store  # a copy of the credential: tokens of its own
 
 
