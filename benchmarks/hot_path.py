@@ -265,33 +265,38 @@ def sync_hot_path(*, rounds: int, batch: int, threads: int) -> dict[str, Any]:
 async def memory_per_policy(*, count: int) -> dict[str, Any]:
     """Bytes per policy once a first request has fetched and cached its token, as in real use.
 
-    The credential's token objects are made once and shared, so their bytes count for no policy;
-    the credential itself is shared too. What is left is what each policy keeps: its own fields,
-    its cached token's bookkeeping, and whatever its first refresh left behind (locks, runners).
+    The credential's token objects are made once and shared, so their bytes count for no policy.
+    Two cases: every policy on one credential (many clients of one application; ours then share
+    one token), and each on a credential of its own (the credentials made beforehand, so that
+    their own bytes count for neither side). What is left is what each policy keeps: its own
+    fields, its cached token's bookkeeping, and whatever its first refresh left behind.
     """
     results: dict[str, float] = {}
-    for kind, makers, credential in (
-        ("async", ASYNC_ON, AsyncTokenCredential()),
-        ("sync", SYNC_ON, SyncTokenCredential()),
+    for kind, makers, credential_class in (
+        ("async", ASYNC_ON, AsyncTokenCredential),
+        ("sync", SYNC_ON, SyncTokenCredential),
     ):
-        for name, make in makers.items():
+        for case, name, make in ((case, name, make) for case in ("", "own ") for name, make in makers.items()):
             request = _request()
+            shared = credential_class()
+            credentials = [credential_class() for _ in range(count)] if case else [shared] * count
             gc.collect()
             tracemalloc.start()
             before = tracemalloc.get_traced_memory()[0]
-            policies = [make(credential) for _ in range(count)]
+            policies = [make(credential) for credential in credentials]
             if kind == "async":
                 await _first_requests(policies, request)
             else:
                 for policy in policies:
                     policy.on_request(request)
             gc.collect()
-            results[f"{kind}/{name}"] = (tracemalloc.get_traced_memory()[0] - before) / count
+            results[f"{case}{kind}/{name}"] = (tracemalloc.get_traced_memory()[0] - before) / count
             tracemalloc.stop()
-            del policies
+            del policies, credentials
+    kinds = ("async", "sync", "own async", "own sync")
     return {
         "bytes": results,
-        "ratio": {kind: results[f"{kind}/bgrefresh"] / results[f"{kind}/azure-core"] for kind in ("async", "sync")},
+        "ratio": {kind: results[f"{kind}/bgrefresh"] / results[f"{kind}/azure-core"] for kind in kinds},
     }
 
 

@@ -82,11 +82,18 @@ _LOCK = threading.RLock()
 _BY_CREDENTIAL: dict[int, tuple[weakref.ref[Any], dict[tuple[bool, RefreshOptions], Shared]]] = {}
 
 
-def _forget(ident: int, ref: weakref.ref[Any]) -> None:
+class _CredentialRef(weakref.ref):  # type: ignore[type-arg]
+    """A weak reference to a credential that knows its registry key: one callback serves all."""
+
+    __slots__ = ("ident",)
+    ident: int
+
+
+def _forget(ref: _CredentialRef) -> None:
     with _LOCK:
-        entry = _BY_CREDENTIAL.get(ident)
+        entry = _BY_CREDENTIAL.get(ref.ident)
         if entry is not None and entry[0] is ref:  # not a newer credential that reused the id
-            del _BY_CREDENTIAL[ident]
+            del _BY_CREDENTIAL[ref.ident]
 
 
 def shared_for(credential: Any, *, enable_cae: bool, options: RefreshOptions) -> Shared:
@@ -106,9 +113,10 @@ def shared_for(credential: Any, *, enable_cae: bool, options: RefreshOptions) ->
         entry = _BY_CREDENTIAL.get(ident)
         if entry is None or entry[0]() is not credential:
             try:
-                ref = weakref.ref(credential, lambda ref: _forget(ident, ref))
+                ref = _CredentialRef(credential, _forget)
             except TypeError:
                 return Shared(options)
+            ref.ident = ident
             entry = _BY_CREDENTIAL[ident] = (ref, {})
         by_setting = entry[1]
         shared = by_setting.get((enable_cae, options))

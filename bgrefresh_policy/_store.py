@@ -47,7 +47,7 @@ class TokenStore:
     :param options: the refresh options.
     """
 
-    __slots__ = ("_kept", "_lock", "_next_sweep", "_states", "clock", "draw_jitter", "options")
+    __slots__ = ("_kept", "_lock", "_next_sweep", "_pinned", "clock", "draw_jitter", "options")
 
     def __init__(self, options: RefreshOptions) -> None:
         self.options = options
@@ -57,30 +57,44 @@ class TokenStore:
         self._init_lock_and_states()
 
     def _init_lock_and_states(self) -> None:
-        # Protects _states, _kept, _next_sweep and every KeyState in them, across threads that each
+        # Protects _kept, _pinned, _next_sweep and every KeyState in them, across threads that each
         # run a loop. Held only for bookkeeping, never across an await, a credential call or a log call.
         self._lock = threading.Lock()
-        # Every state someone holds: the store (in _kept) or a policy (its pinned state).
-        self._states: weakref.WeakValueDictionary[TokenKey, KeyState] = weakref.WeakValueDictionary()
-        # The states the store itself keeps alive: every key used, until the sweep forgets it.
+        # The states the store keeps alive: every key used, until the sweep forgets it.
         self._kept: dict[TokenKey, KeyState] = {}
+        # The states policies pin, which they keep alive, even once the sweep has forgotten them.
+        self._pinned: dict[TokenKey, weakref.ref[KeyState]] = {}
         self._next_sweep = float("-inf")
+
+    def _find(self, key: TokenKey) -> KeyState | None:
+        # Reads two dicts, each read atomic: safe without the lock.
+        state = self._kept.get(key)
+        if state is None:
+            ref = self._pinned.get(key)
+            state = ref() if ref is not None else None
+        return state
 
     def _state(self, key: TokenKey) -> KeyState:
         # Caller holds _lock.
-        state = self._states.get(key)
+        state = self._find(key)
         if state is None:
-            state = self._states[key] = KeyState(key)
+            state = KeyState(key)
         self._kept[key] = state
         return state
 
     def _sweep(self, now: float) -> None:
-        # Caller holds _lock. A forgotten state that a policy pins stays in _states.
+        # Caller holds _lock. A forgotten state that a policy pins is still found through _pinned.
         if now < self._next_sweep:
             return
         self._next_sweep = now + _SWEEP_EVERY
         for key in [key for key, state in self._kept.items() if state.forgettable(now)]:
             del self._kept[key]
+        self._pinned = {key: ref for key, ref in self._pinned.items() if ref() is not None}
+
+    def _all(self) -> dict[TokenKey, KeyState]:
+        # Caller holds _lock.
+        pinned = {key: state for key, ref in self._pinned.items() if (state := ref()) is not None}
+        return {**pinned, **self._kept}
 
     def pin(self, key: TokenKey) -> KeyState:
         """The state of ``key``, which lives at least as long as the caller holds it.
@@ -89,18 +103,27 @@ class TokenStore:
         :return: the key's state, shared with every other holder.
         """
         with self._lock:
-            return self._state(key)
+            state = self._state(key)
+            ref = self._pinned.get(key)
+            if ref is None or ref() is not state:
+                self._pinned[key] = weakref.ref(state)
+            return state
+
+    def states(self) -> dict[TokenKey, KeyState]:
+        """Every key's state the store or a policy holds (for tests and inspection)."""
+        with self._lock:
+            return self._all()
 
     def peek(self, key: TokenKey) -> KeyState | None:
         """The key's state, for reading (tests, inspection); None for a key never used, or forgotten."""
-        return self._states.get(key)
+        return self._find(key)
 
     def cache(self, token: TokenLike, jitter: int | None = None) -> CachedToken:
         """Wrap a credential's token with a serial and ``jitter``, or a fresh jitter if None."""
         return CachedToken(token, jitter=self.draw_jitter() if jitter is None else jitter, serial=next(_SERIALS))
 
     def current(self, key: TokenKey) -> CachedToken | None:
-        state = self._states.get(key)
+        state = self._find(key)
         return state.current if state is not None else None
 
     def attachable(self, state: KeyState, *, background_allowed: bool = True) -> CachedToken | None:
@@ -178,7 +201,7 @@ class TokenStore:
         with self._lock:
             carried = [
                 (key, state.current.serial)
-                for key, state in list(self._states.items())
+                for key, state in self._all().items()
                 if state.current is not None and "Bearer " + state.current.token.token == authorization
             ]
         for key, serial in carried:

@@ -199,7 +199,7 @@ def test_nothing_secret_is_logged_printed_or_raised(
 
     def printable(policy: Any) -> list[str]:
         held: list[Any] = [policy, policy._store, policy._runner, *policy._runner.threads]
-        for state in policy._store._states.values():
+        for state in policy._store.states().values():
             held += [state, state.current]
         for flight in policy._runner.flights.values():
             held += [flight, flight.verdict]

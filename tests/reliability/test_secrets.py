@@ -31,7 +31,7 @@ VAULT_SCOPE = "https://vault.azure.net/.default"
 def _objects_of(policy: Any) -> list[Any]:
     """The policy and everything it holds that a debugger or a log line might print."""
     found: list[Any] = [policy, policy._store, policy._store.options]
-    for state in policy._store._states.values():
+    for state in policy._store.states().values():
         found += [state, state.current]
     runner = policy._runners.existing()
     if runner is not None:

@@ -89,10 +89,10 @@ async def test_a_policy_forgets_the_tenants_it_no_longer_serves() -> None:
     policy._store.clock = clock
     for tenant in range(50):
         await policy.authorize_request(make_request(), "https://vault.azure.net/.default", tenant_id=f"tenant-{tenant}")
-    assert len(policy._store._states) == 51
+    assert len(policy._store.states()) == 51
     clock.advance(2 * 3600 + 61)  # every tenant's token expired a lifetime ago
     await policy.on_request(make_request())  # the next request past the hot path looks
-    assert list(policy._store._states) == [policy._default_key]
+    assert list(policy._store.states()) == [policy._default_key]
 
 
 def test_a_key_whose_explicit_refresh_is_running_is_not_forgotten() -> None:
