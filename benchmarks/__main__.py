@@ -17,7 +17,7 @@ from bgrefresh_policy._demo.arguments import count, seconds
 
 from .hot_path import async_hot_path, memory_per_policy, sync_hot_path
 from .import_cost import import_cost
-from .scenarios import many_cycles, refresh_burst
+from .scenarios import clients_on_one_credential, many_cycles, refresh_burst
 from .starter import starter_cost
 from .sync_scenarios import sync_refresh_burst
 
@@ -149,6 +149,12 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
             f"{what:<14}{row['ms']['azure-core']:>14.1f}{row['ms']['bgrefresh']:>14.1f}{more:>14}"
             f"{row['ratio']['min']:>11.2f}{row['ratio']['median']:>8.2f}{row['ratio']['max']:>7.2f}"
         )
+    clients = await clients_on_one_credential(clients=10, cycles=20)
+    report["ten_clients"] = clients
+    print("\n11. ten clients on one credential, one request each per cycle: token requests (20 cycles)")
+    print(f"{'policy':<12}{'first cycle':>12}{'per cycle (median)':>20}")
+    for name, row in clients.items():
+        print(f"{name:<12}{row['first']:>12}{row['per_cycle']:>20.0f}")
     return report
 
 

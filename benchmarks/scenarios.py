@@ -126,3 +126,30 @@ async def many_cycles(*, requests: int, cycles: int) -> dict[str, Any]:
             if hasattr(policy, "close"):
                 await policy.close()
     return results
+
+
+async def clients_on_one_credential(*, clients: int, cycles: int) -> dict[str, Any]:
+    """Token requests per refresh cycle when ``clients`` pipelines (one per SDK client) share one credential.
+
+    Each client has its own policy, as SDK clients do; every cycle moves the wall clock until the
+    token is due (as in :func:`many_cycles`) and sends one request through every client at once.
+    azure-core's policies each refresh their own copy of the same token; ours share it.
+    """
+    results: dict[str, Any] = {}
+    url = "https://bench.invalid/resource"
+    for name, make in POLICIES.items():
+        with time_machine.travel(time.time(), tick=False) as traveller:
+            credential = SlowCredential(lifetime=400.0, latency=0.01)
+            policies = [make(credential) for _ in range(clients)]
+            pipelines = [AsyncPipeline(NoopTransport(), policies=[policy]) for policy in policies]
+            per_cycle = []
+            for _ in range(cycles + 1):  # the first cycle gets the first tokens
+                before = credential.calls
+                await asyncio.gather(*(_burst(pipeline, url, 1) for pipeline in pipelines))
+                for policy in policies:
+                    if hasattr(policy, "wait_for_refreshes"):  # ours: the background refresh ends in the cycle
+                        await policy.wait_for_refreshes()
+                per_cycle.append(credential.calls - before)
+                traveller.shift(201.0)
+            results[name] = {"first": per_cycle[0], "per_cycle": statistics.median(per_cycle[1:])}
+    return results
