@@ -49,6 +49,10 @@ class AsyncBackgroundRefreshTokenPolicy(
         token after a failed attempt or one that gave no newer token. Defaults to 30.
     :keyword float refresh_timeout: seconds; a background refresh running longer is cancelled
         and counts as failed. Defaults to 30.
+    :keyword bool share_tokens: share cached tokens and refreshes with every policy (and token
+        provider) on the same credential object with the same CAE setting and options.
+        Defaults to True.
+    :ivar bool closed: True once :meth:`close` has run.
     :raises ValueError: no scope, an empty scope, or a negative or non-finite option.
     :raises TypeError: a scope that is not a str, an option of the wrong type, a credential
         with neither ``get_token_info`` nor ``get_token``, a sync credential (use one from
@@ -159,7 +163,7 @@ class AsyncBackgroundRefreshTokenPolicy(
         Its refreshes on other running loops are asked to cancel. Refreshes that other policies
         on the same credential started go on: they are theirs. Requests that need a token after
         this wait for one inline (or attach the one another policy keeps fresh). Sets
-        :attr:`closed`. Safe to call more than once.
+        ``closed``. Safe to call more than once.
         """
         self.closed = True
         await self._runners.aclose(self)

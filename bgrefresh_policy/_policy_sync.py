@@ -45,6 +45,10 @@ class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, 
     :keyword float refresh_timeout: seconds; requests stop waiting for a background refresh
         running longer, which counts as failed for them; its thread cannot be stopped and runs
         on until the credential returns. Also the longest :meth:`close` waits. Defaults to 30.
+    :keyword bool share_tokens: share cached tokens and refreshes with every policy (and token
+        provider) on the same credential object with the same CAE setting and options.
+        Defaults to True.
+    :ivar bool closed: True once :meth:`close` has run.
     :raises ValueError: no scope, an empty scope, a negative or non-finite option, or a
         ``refresh_timeout`` above ``threading.TIMEOUT_MAX``.
     :raises TypeError: a scope that is not a str, an option of the wrong type, a credential
@@ -159,7 +163,7 @@ class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, 
         ``refresh_timeout`` seconds; a refresh still running then is left to end on its own
         daemon thread, and logged. Refreshes that other policies on the same credential started
         go on: they are theirs. Requests that need a token after this wait for one inline (or
-        attach the one another policy keeps fresh). Sets :attr:`closed`. Safe to call more than once.
+        attach the one another policy keeps fresh). Sets ``closed``. Safe to call more than once.
         """
         if not self._runner.close(self, self._store.options.refresh_timeout):
             _LOGGER.warning(

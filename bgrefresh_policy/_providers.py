@@ -18,13 +18,13 @@ def get_bearer_token_provider(credential: TokenProvider, *scopes: str, **options
     provider rather than a pipeline policy (the OpenAI SDK's ``azure_ad_token_provider``, database
     drivers): each call returns a valid token string. Once the token is due, calls go on
     returning it at once while one background thread asks the credential for the next; a call
-    waits only when no usable token is left. Backed by :class:`BackgroundRefreshTokenPolicy`, so
+    waits only when no usable token is left. Backed by :class:`~bgrefresh_policy.BackgroundRefreshTokenPolicy`, so
     it shares tokens with every policy and provider on the same credential object.
 
     :param credential: a sync credential, such as ``azure.identity.DefaultAzureCredential()``.
     :type credential: ~azure.core.credentials.TokenProvider
     :param str scopes: the scopes, e.g. ``"https://cognitiveservices.azure.com/.default"``.
-    :keyword options: those of :class:`BackgroundRefreshTokenPolicy` (``enable_cae``,
+    :keyword options: those of :class:`~bgrefresh_policy.BackgroundRefreshTokenPolicy` (``enable_cae``,
         ``min_validity``, ``retry_delay``, ``refresh_timeout``, ``share_tokens``).
     :return: a callable returning the token string.
     :rtype: ~collections.abc.Callable[[], str]
@@ -48,13 +48,13 @@ def get_async_bearer_token_provider(
 
     Published as ``bgrefresh_policy.aio.get_bearer_token_provider``: the contract of
     ``azure.identity.aio.get_bearer_token_provider``, backed by
-    :class:`AsyncBackgroundRefreshTokenPolicy` (asyncio or trio). A due token is returned at once
+    :class:`~bgrefresh_policy.AsyncBackgroundRefreshTokenPolicy` (asyncio or trio). A due token is returned at once
     while one background task asks the credential for the next.
 
     :param credential: an async credential, such as ``azure.identity.aio.DefaultAzureCredential()``.
     :type credential: ~azure.core.credentials_async.AsyncTokenProvider
     :param str scopes: the scopes, e.g. ``"https://cognitiveservices.azure.com/.default"``.
-    :keyword options: those of :class:`AsyncBackgroundRefreshTokenPolicy`.
+    :keyword options: those of :class:`~bgrefresh_policy.AsyncBackgroundRefreshTokenPolicy`.
     :return: a coroutine function returning the token string.
     :raises TypeError: or ValueError, as the policy's constructor raises them.
     """

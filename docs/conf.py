@@ -29,6 +29,8 @@ nitpick_ignore_regex = [
     ("py:class", r"(HTTPRequestType|HTTPResponseType|AsyncHTTPResponseType)"),
     ("py:class", r"(types\.)?TracebackType"),
     ("py:class", r"Any"),
+    ("py:class", r"collections\.abc\..*"),
+    ("py:class", r"bgrefresh_policy\._enable\.ClientT"),  # the client's own type, returned as it is
 ]
 
 html_theme = "alabaster"
