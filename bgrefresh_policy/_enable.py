@@ -14,7 +14,6 @@ from azure.core.pipeline.transport import AsyncHttpTransport, HttpTransport
 
 from ._azure_core import pipeline_policies
 from ._families import background_class, is_bearer_policy
-from ._options import RefreshOptions
 
 __all__ = ["enable_background_refresh"]
 
@@ -89,15 +88,20 @@ def bearer_policies(client: Any) -> list[Any]:
     return list(found.values())
 
 
-def _give_background_refresh(policy: Any, options: dict[str, Any]) -> bool:
-    """Turn ``policy`` into its background-refreshing class in place; False if it refreshes so already."""
-    made = background_class(type(policy))
-    if isinstance(policy, made):
-        return False
-    policy.__class__ = made
-    policy._adopt(**options)
-    _LOGGER.debug("%s now refreshes its token in the background", type(policy).__name__)
-    return True
+def _give_background_refresh(policies: list[Any], options: dict[str, Any]) -> None:
+    """Turn each policy into its background-refreshing class in place, unless it is one already.
+
+    Every policy is prepared (options checked, state set) before any changes class: a bad option
+    changes nothing, and a request on another thread never meets the new class without its state.
+    """
+    pending = [(policy, background_class(type(policy))) for policy in policies]
+    pending = [(policy, made) for policy, made in pending if not isinstance(policy, made)]
+    states = [made._adoption_state(policy, **options) for policy, made in pending]
+    for (policy, made), state in zip(pending, states, strict=True):
+        policy.__dict__.update(state)
+        policy.__class__ = made
+        policy._adopted()
+        _LOGGER.debug("%s now refreshes its token in the background", made.__name__)
 
 
 def _wrap_child_factories(client: Any, options: dict[str, Any]) -> None:
@@ -133,8 +137,7 @@ def _enable(client: Any, options: dict[str, Any], *, required: bool) -> None:
             f"{type(client).__name__} has no azure-core bearer token policy to refresh in the background: "
             "expected an Azure SDK client built with a token credential (not a key, SAS or connection string)"
         )
-    for policy in policies:
-        _give_background_refresh(policy, options)
+    _give_background_refresh(policies, options)
     _wrap_child_factories(client, options)
 
 
@@ -167,13 +170,13 @@ def enable_background_refresh(
         Defaults to True.
     :return: ``client``, the same object.
     :raises TypeError: ``client`` holds no azure-core bearer policy (a client built with a key, a
-        SAS or a connection string, or an object that is not an Azure SDK client).
-    :raises ValueError: an option out of range.
+        SAS or a connection string, or an object that is not an Azure SDK client), or an option
+        of the wrong type.
+    :raises ValueError: an option out of range. Either error leaves the client as it was.
+
+    Enabled clients cannot be pickled (azure-core's can be): the classes their policies become
+    are made at run time. Azure SDK clients are seldom pickled; build a new one instead.
     """
-    # Validated once here, before any policy changes class: a bad option changes nothing.
-    RefreshOptions(min_validity=min_validity, retry_delay=retry_delay, refresh_timeout=refresh_timeout)
-    if not isinstance(share_tokens, bool):
-        raise TypeError(f"share_tokens must be a bool, not {type(share_tokens).__name__}")
     options = {
         "min_validity": min_validity,
         "retry_delay": retry_delay,

@@ -10,9 +10,10 @@ refreshes), then azure-core's. The family's code then gets its tokens through ou
   ``_request_kv_token(scope, challenge)``, asking first ``_need_new_token``. The adapter answers
   both from the shared store, refreshing the challenge's tenant in the background.
 - Storage (``StorageBearerTokenCredentialPolicy``) and Tables (``BearerTokenChallengePolicy``)
-  learn a tenant from a 401 and call ``authorize_request(..., tenant_id=...)``; that tenant
-  becomes the policy's own, so later requests attach and refresh its token, and a fresh token
-  of that tenant that another client on the credential holds answers the challenge.
+  learn a scope and tenant from a 401 and call ``authorize_request(..., tenant_id=...)``; that
+  key becomes the policy's own, so later requests attach and refresh its token; a fresh token of
+  it that another client on the credential holds answers the challenge; and a client built later
+  for the same service starts with that key.
 - Others (ARM's ``ARMChallengeAuthenticationPolicy``, azure-core's own class) need nothing more.
 
 These family internals are the ones this library relies on outside azure-core.
@@ -22,11 +23,13 @@ from __future__ import annotations
 
 import threading
 from typing import Any
+from urllib.parse import urlsplit
 
 from azure.core.pipeline.policies import AsyncBearerTokenCredentialPolicy, BearerTokenCredentialPolicy
 
 from ._key_state import TokenKey
 from ._policy_async import AsyncBackgroundRefreshTokenPolicy
+from ._policy_base import PolicyBase
 from ._policy_sync import BackgroundRefreshTokenPolicy
 
 __all__ = ["background_class", "is_bearer_policy"]
@@ -40,84 +43,153 @@ def _vault_key(scope: str, challenge: Any) -> TokenKey:
     return TokenKey.of((scope,), tenant or None)
 
 
+def _origin(request: Any) -> str:
+    """The service a request goes to (scheme and host): what a challenge's tenant is learned for."""
+    parts = urlsplit(request.http_request.url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+# --- Key Vault ---------------------------------------------------------------------------
+#
+# Key Vault's on_request asks _need_new_token, then calls _request_kv_token if needed, then reads
+# self._token. The policy keeps the token it last got (_held) and shows that as _token, so that
+# another client on the credential dropping the shared token in between cannot leave it None;
+# and "self._token = None" (its 401 handling) drops the shared token only if it is that one.
+
+
+def _held_token(policy: Any) -> Any:
+    held = policy.__dict__.get("_held")
+    return held.token if held is not None else None
+
+
+def _hold_token(policy: Any, value: Any) -> None:
+    held = policy.__dict__.pop("_held", None)
+    if value is None:
+        if held is not None and not policy._initialising:
+            policy._store.invalidate(policy._token_key, held.serial)
+        return
+    PolicyBase._token.fset(policy, value)  # type: ignore[attr-defined]
+    policy._held = policy._store.current(policy._token_key)
+
+
+def _hold_challenged(policy: Any, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> None:
+    """After the challenge's authorize_request: its key is the policy's, its token the one held."""
+    policy._follow(TokenKey.of(scopes, kwargs.get("tenant_id")))
+    policy._held = policy._own.current
+
+
+def _needs_token(policy: Any) -> bool:
+    held = policy.__dict__.get("_held")
+    return held is None or policy._store.clock() >= held.fresh_until or held is not policy._own.current
+
+
 class _AsyncKeyVault(AsyncBackgroundRefreshTokenPolicy):  # type: ignore[type-arg]
     """Key Vault's async challenge policy, its tokens from the shared store."""
 
+    _ADOPTS_HELD_TOKEN = False  # its own key is learned from each vault's challenge
+    _token = property(_held_token, _hold_token)
+
     def _need_new_token(self) -> bool:
-        return self._fresh_for(self._token_key) is None
+        return _needs_token(self)
 
     async def _request_kv_token(self, scope: str, challenge: Any) -> None:
         key = _vault_key(scope, challenge)
-        await self._token_for(key, (scope,))
-        self._token_key = key
+        self._follow(key)
+        self._held = await self._token_for(key, key.scopes)
+
+    async def authorize_request(self, request: Any, *scopes: str, **kwargs: Any) -> None:
+        if not self._shared_for_challenge(request, scopes, kwargs):  # another vault of the tenant's
+            await super().authorize_request(request, *scopes, **kwargs)
+        _hold_challenged(self, scopes, kwargs)
 
 
 class _KeyVault(BackgroundRefreshTokenPolicy):  # type: ignore[type-arg]
     """Key Vault's sync challenge policy, its tokens from the shared store."""
 
+    _ADOPTS_HELD_TOKEN = False
+    _token = property(_held_token, _hold_token)
+
     @property
     def _need_new_token(self) -> bool:
-        return self._fresh_for(self._token_key) is None
+        return _needs_token(self)
 
     def _request_kv_token(self, scope: str, challenge: Any) -> None:
         key = _vault_key(scope, challenge)
-        self._token_for(key, (scope,))
-        self._token_key = key
+        self._follow(key)
+        self._held = self._token_for(key, key.scopes)
+
+    def authorize_request(self, request: Any, *scopes: str, **kwargs: Any) -> None:
+        if not self._shared_for_challenge(request, scopes, kwargs):
+            super().authorize_request(request, *scopes, **kwargs)
+        _hold_challenged(self, scopes, kwargs)
 
 
-# Where a 401 with a challenge leaves the token the request carried, for authorize_request to judge.
-_REFUSED = "bgrefresh_policy.refused"
+# --- Storage and Tables --------------------------------------------------------------------
+#
+# Their on_challenge learns the scope and tenant from a 401 and calls authorize_request with them.
+# The policy follows that key from then on (as azure-core's keeps using the token it got), and
+# leaves a hint in the shared store: a client built later for the same service starts with it.
 
 
-def _defer_rejection(policy: Any, request: Any, response: Any) -> bool:
-    """Whether to leave judging a refused token to the challenge: a 401 naming another tenant
-    refuses the token only for this resource, and the token stays good for its own tenant."""
-    if "WWW-Authenticate" not in response.http_response.headers:
-        return False
-    request.context[_REFUSED] = request.http_request.headers.get("Authorization")
-    return True
+def _learned(policy: Any, request: Any, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> None:
+    key = TokenKey.of(scopes, kwargs.get("tenant_id"))
+    if key != policy._default_key:
+        policy._store.hints[(_origin(request), policy._first_key)] = key
+        policy._follow(key)
 
 
-def _judge_rejection(policy: Any, request: Any, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> None:
-    """Drop the refused token if it is the one of the tenant the challenge asks for."""
-    carried = request.context.pop(_REFUSED, None)
-    held = policy._store.current(TokenKey.of(scopes, kwargs.get("tenant_id")))
-    if carried is not None and held is not None and carried == "Bearer " + held.token.token:
-        policy._store.invalidate_carrying(carried)
+def _use_hint(policy: Any, request: Any) -> None:
+    hints = policy._store.hints
+    if hints and policy._default_key is policy._first_key:
+        key = hints.get((_origin(request), policy._first_key))
+        if key is not None:
+            policy._follow(key)
 
 
 class _AsyncLearnsTenant(AsyncBackgroundRefreshTokenPolicy):  # type: ignore[type-arg]
-    """A family policy whose challenge handler asks for a tenant: that tenant becomes the policy's."""
+    """A family policy whose challenge handler asks for a tenant (and scope): the policy's from then on."""
 
-    def _rejected(self, request: Any, response: Any) -> None:
-        if not _defer_rejection(self, request, response):
-            super()._rejected(request, response)
+    _ADOPTS_HELD_TOKEN = False  # it may be the token of a tenant a challenge taught
+
+    async def on_request(self, request: Any) -> None:
+        _use_hint(self, request)
+        await super().on_request(request)
 
     async def authorize_request(self, request: Any, *scopes: str, **kwargs: Any) -> None:
-        _judge_rejection(self, request, scopes, kwargs)
         if not self._shared_for_challenge(request, scopes, kwargs):
             await super().authorize_request(request, *scopes, **kwargs)
-        self._learn_tenant(scopes, kwargs)
+        _learned(self, request, scopes, kwargs)
 
 
 class _LearnsTenant(BackgroundRefreshTokenPolicy):  # type: ignore[type-arg]
-    """A family policy whose challenge handler asks for a tenant: that tenant becomes the policy's."""
+    """A family policy whose challenge handler asks for a tenant (and scope): the policy's from then on."""
 
-    def _rejected(self, request: Any, response: Any) -> None:
-        if not _defer_rejection(self, request, response):
-            super()._rejected(request, response)
+    _ADOPTS_HELD_TOKEN = False
+
+    def on_request(self, request: Any) -> None:
+        _use_hint(self, request)
+        super().on_request(request)
 
     def authorize_request(self, request: Any, *scopes: str, **kwargs: Any) -> None:
-        _judge_rejection(self, request, scopes, kwargs)
         if not self._shared_for_challenge(request, scopes, kwargs):
             super().authorize_request(request, *scopes, **kwargs)
-        self._learn_tenant(scopes, kwargs)
+        _learned(self, request, scopes, kwargs)
 
 
 # Protects _CLASSES: clients may be enabled on several threads at once.
 _LOCK = threading.Lock()
 # Family class -> the class its policies become; made once per family class.
-_CLASSES: dict[type, type] = {}
+_CLASSES: dict[type, type[PolicyBase]] = {}
+
+
+def _adapters(family: type, asynchronous: bool) -> tuple[type, ...]:
+    """What goes before the family's class: Key Vault's token calls, or a challenge that teaches a key."""
+    if hasattr(family, "_request_kv_token"):
+        return (_AsyncKeyVault if asynchronous else _KeyVault,)
+    base = AsyncBearerTokenCredentialPolicy if asynchronous else BearerTokenCredentialPolicy
+    if family.on_challenge is not base.on_challenge:  # type: ignore[attr-defined]
+        return (_AsyncLearnsTenant if asynchronous else _LearnsTenant,)
+    return ()  # adds nothing to azure-core's challenge handling (ARM's policy)
 
 
 def is_bearer_policy(candidate: Any) -> bool:
@@ -125,25 +197,22 @@ def is_bearer_policy(candidate: Any) -> bool:
     return isinstance(candidate, (AsyncBearerTokenCredentialPolicy, BearerTokenCredentialPolicy))
 
 
-def background_class(family: type) -> type:
+def background_class(family: type) -> type[PolicyBase]:
     """The class a policy of class ``family`` becomes to refresh in the background.
 
     :param type family: an azure-core bearer policy class, or a subclass of one.
     :return: ``family`` itself if it is one of ours already; our class for azure-core's own.
     """
-    if issubclass(family, (AsyncBackgroundRefreshTokenPolicy, BackgroundRefreshTokenPolicy)):
+    if issubclass(family, PolicyBase):
         return family
     asynchronous = issubclass(family, AsyncBearerTokenCredentialPolicy)
-    ours: type = AsyncBackgroundRefreshTokenPolicy if asynchronous else BackgroundRefreshTokenPolicy
+    ours: type[PolicyBase] = AsyncBackgroundRefreshTokenPolicy if asynchronous else BackgroundRefreshTokenPolicy
     if family in (AsyncBearerTokenCredentialPolicy, BearerTokenCredentialPolicy):
         return ours
     with _LOCK:
         made = _CLASSES.get(family)
         if made is None:
-            if hasattr(family, "_request_kv_token"):
-                adapter: type = _AsyncKeyVault if asynchronous else _KeyVault
-            else:
-                adapter = _AsyncLearnsTenant if asynchronous else _LearnsTenant
             name = f"BackgroundRefresh{family.__name__}"
-            made = _CLASSES[family] = type(name, (adapter, family, ours), {"__module__": __name__})
+            bases = (*_adapters(family, asynchronous), family, ours)
+            made = _CLASSES[family] = type(name, bases, {"__module__": __name__})
         return made

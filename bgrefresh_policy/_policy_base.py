@@ -6,7 +6,7 @@ from collections.abc import Hashable
 from typing import Any
 
 from azure.core.credentials import AccessToken, AccessTokenInfo
-from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline import PipelineRequest
 
 from ._azure_core import cae_enabled, enforce_https
 from ._flow import Refresh
@@ -115,35 +115,50 @@ class PolicyBase:
         """Called once azure-core's ``__init__`` has run."""
         del self._initialising
 
-    def _adopt(self, **options: Any) -> None:
-        """Take over an azure-core bearer policy whose class has just become this one's.
+    # Whether a token an azure-core policy held before enable_background_refresh took it over is
+    # known to be for the policy's own key (not so where a challenge may have taught a tenant).
+    _ADOPTS_HELD_TOKEN = True
 
-        For :func:`~bgrefresh_policy.enable_background_refresh`: the object was built by the
-        family's ``__init__``, which holds its token in plain attributes that this class's
-        properties now stand for; a token it holds moves into the shared store, unless the
-        store has one for that key already.
+    @classmethod
+    def _adoption_state(cls, policy: Any, **options: Any) -> dict[str, Any]:
+        """What an azure-core bearer policy, still of its own class, needs to become one of this class.
 
+        For :func:`~bgrefresh_policy.enable_background_refresh`: options are checked and the
+        state built on a stand-in of this class, so that a bad option leaves the policy as it was;
+        the caller adds the attributes, then changes the class (a thread using the policy
+        meanwhile never meets this class without its state), then calls :meth:`_adopted`.
+
+        :param policy: the policy, built by its family's ``__init__``.
         :keyword options: ``min_validity``, ``retry_delay``, ``refresh_timeout``, ``share_tokens``.
+        :return: the attributes to add to the policy.
+        """
+        stand_in = cls.__new__(cls)
+        stand_in.__dict__.update(policy.__dict__)
+        scopes, cae = tuple(policy._scopes), cae_enabled(policy)
+        stand_in._configure(policy._credential, scopes, {}, enable_cae=cae, scopes_required=False, **options)
+        stand_in._configured()
+        return {name: value for name, value in stand_in.__dict__.items() if name not in policy.__dict__}
+
+    def _adopted(self) -> None:
+        """Once the class has changed: the token azure-core's attributes held moves into the store.
+
+        Only where it is surely the policy's own key's, and the store has none for it yet.
         """
         held = self.__dict__.pop("_token", None)
         jitter = self.__dict__.pop("_refresh_jitter", 0)
-        scopes = tuple(self._scopes)
-        self._configure(self._credential, scopes, {}, enable_cae=cae_enabled(self), scopes_required=False, **options)
-        self._configured()
-        if held is not None and self._store.current(self._default_key) is None:
+        if held is not None and self._ADOPTS_HELD_TOKEN and self._store.current(self._default_key) is None:
             self._store.store(self._default_key, checked_token(held, "get_token_info"), jitter=jitter)
 
-    def _learn_tenant(self, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> None:
-        """Make a tenant that a family's challenge handler asked for, for the policy's scopes, the policy's own.
+    def _follow(self, key: TokenKey) -> None:
+        """Make ``key`` the policy's own: its requests attach, and refresh, that key's token.
 
-        Storage and Tables learn the tenant from a 401 challenge and call ``authorize_request``
-        with it; from then on the policy's requests attach, and refresh, that tenant's token.
+        For the families whose challenge teaches the scope and tenant (see :mod:`._families`).
         """
-        tenant = kwargs.get("tenant_id")
-        key = TokenKey.of(scopes, tenant)
-        if tenant and key.scopes == self._default_key.scopes and key != self._default_key:
+        if key != self._default_key:
             self._own = self._store.pin(key)
-            self._default_key = self._token_key = self._own.key or key
+            self._default_key = self._own.key or key
+            self._scopes = self._default_key.scopes  # what on_request asks the credential for
+        self._token_key = self._default_key
 
     def _share(self, credential: Any, enable_cae: bool, options: Any, key: TokenKey) -> None:
         """Join the tokens and refreshes of every policy on ``credential`` (or keep its own)."""
@@ -155,6 +170,7 @@ class PolicyBase:
         # The state of the policy's own key, held here: the hot path reads it without a lookup.
         self._own = self._store.pin(key)
         self._default_key = self._own.key or key  # the store's, shared by every policy of the key
+        self._first_key = self._default_key  # before any challenge taught another (see _follow)
         # The key azure-core's single _token attribute stands for: the one last used by
         # on_request (the policy's scopes), _request_token() or authorize_request().
         self._token_key = self._default_key
@@ -265,7 +281,7 @@ class PolicyBase:
         current = self._store.current(key)
         return current if current is not None and self._store.clock() < current.fresh_until else None
 
-    def _rejected(self, request: PipelineRequest[Any], response: PipelineResponse[Any, Any]) -> None:
+    def _rejected(self, request: PipelineRequest[Any]) -> None:
         """A 401 answered ``request``: drop the token it carried, if that token is still cached.
 
         azure-core's policy drops whatever it holds; dropping only the rejected token means a burst
@@ -281,7 +297,7 @@ class PolicyBase:
     def _refresh_parts(self, command: Refresh) -> tuple[Hashable, dict[str, Any], Finish]:
         """What carrying out ``command`` takes: its flight key, the credential's arguments, its finisher."""
         key, generation = command.key, command.generation
-        # A plain refresh of a tenant's key asks for that tenant (see _learn_tenant).
+        # A plain refresh of a tenant's key asks for that tenant (see _follow).
         plain = {"tenant_id": key.tenant_id} if key.tenant_id else {}
         kwargs = command.kwargs if command.kwargs is not None else plain
         finish = self._finisher(key, generation, mark=command.mark, explicit=command.explicit)

@@ -248,7 +248,7 @@ class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, 
         response: PipelineResponse[HTTPRequestType, HTTPResponseType],
     ) -> PipelineResponse[HTTPRequestType, HTTPResponseType]:
         """After a 401: drop the rejected token, and answer a challenge as azure-core's ``send()`` does."""
-        self._rejected(request, response)
+        self._rejected(request)
         flow = challenge_flow(self, request, response)
         try:
             call = next(flow)

@@ -47,7 +47,7 @@ class TokenStore:
     :param options: the refresh options.
     """
 
-    __slots__ = ("_kept", "_lock", "_next_sweep", "_pinned", "clock", "draw_jitter", "options")
+    __slots__ = ("_kept", "_lock", "_next_sweep", "_pinned", "clock", "draw_jitter", "hints", "options")
 
     def __init__(self, options: RefreshOptions) -> None:
         self.options = options
@@ -65,6 +65,9 @@ class TokenStore:
         # The states policies pin, which they keep alive, even once the sweep has forgotten them.
         self._pinned: dict[TokenKey, weakref.ref[KeyState]] = {}
         self._next_sweep = float("-inf")
+        # What the families' challenges taught: (service origin, a policy's first key) -> the key
+        # to use there instead. Read without the lock (one dict read); written under the GIL.
+        self.hints: dict[tuple[str, TokenKey], TokenKey] = {}
 
     def _find(self, key: TokenKey) -> KeyState | None:
         # Reads two dicts, each read atomic: safe without the lock.

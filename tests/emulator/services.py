@@ -28,6 +28,8 @@ from aiohttp.typedefs import Handler
 __all__ = ["STORAGE_TENANT", "VAULT_TENANT", "Seen", "Services"]
 
 VAULT_TENANT = "vault-tenant"
+# The app's set of Authorization headers that Storage and Tables refuse as revoked.
+REVOKED: web.AppKey[set[str]] = web.AppKey("revoked", set)
 STORAGE_TENANT = "storage-tenant"
 
 JSON = "application/json"
@@ -48,6 +50,7 @@ class Seen:
     method: str
     path_qs: str
     authorization: str | None
+    status: int
 
 
 def _json(data: object, content_type: str = JSON) -> web.Response:
@@ -147,8 +150,9 @@ async def _certificate(request: web.Request) -> web.Response:
 
 
 def _wrong_storage_tenant(request: web.Request) -> web.Response | None:
-    """Storage's and Tables' 401 for a token of another tenant: it names the account's tenant."""
-    if request.headers.get("Authorization", "").endswith(f"@{STORAGE_TENANT}"):
+    """Storage's and Tables' 401 for a token of another tenant, or one revoked: it names the account's tenant."""
+    authorization = request.headers.get("Authorization", "")
+    if authorization.endswith(f"@{STORAGE_TENANT}") and authorization not in request.app[REVOKED]:
         return None
     challenge = (
         f"Bearer authorization_uri=https://login.microsoftonline.com/{STORAGE_TENANT}/oauth2/authorize "
@@ -199,11 +203,17 @@ class Services:
 
     def __init__(self, workdir: Path) -> None:
         self.seen: list[Seen] = []
+        self.revoked: set[str] = set()  # Authorization headers Storage and Tables refuse from now on
         self._ca = trustme.CA()
         self.ca_path = str(workdir / "services-ca.pem")
         self._ca.cert_pem.write_to_path(self.ca_path)
         self._runner: web.AppRunner | None = None
         self.url = ""
+
+    @property
+    def statuses(self) -> list[int]:
+        """The status of every response, in order."""
+        return [seen.status for seen in self.seen]
 
     @property
     def authorizations(self) -> list[str | None]:
@@ -216,6 +226,7 @@ class Services:
 
     async def start(self) -> None:
         app = web.Application(middlewares=[self._record])
+        app[REVOKED] = self.revoked
         for method, path, handler in _ROUTES:
             app.router.add_route(method, path, handler)
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -233,5 +244,6 @@ class Services:
 
     @web.middleware
     async def _record(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        self.seen.append(Seen(request.method, request.path_qs, request.headers.get("Authorization")))
-        return await handler(request)
+        response = await handler(request)
+        self.seen.append(Seen(request.method, request.path_qs, request.headers.get("Authorization"), response.status))
+        return response
