@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._enable import enable_background_refresh
+    from ._events import RefreshEvent, RefreshOutcome, TokenStatus
     from ._policy_async import AsyncBackgroundRefreshTokenPolicy
     from ._policy_sync import BackgroundRefreshTokenPolicy
     from ._providers import get_bearer_token_provider
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
 __all__ = [
     "AsyncBackgroundRefreshTokenPolicy",
     "BackgroundRefreshTokenPolicy",
+    "RefreshEvent",
+    "RefreshOutcome",
+    "TokenStatus",
     "enable_background_refresh",
     "get_bearer_token_provider",
 ]
@@ -34,6 +38,9 @@ __version__ = "0.1.0"
 _HOMES = {
     "AsyncBackgroundRefreshTokenPolicy": "._policy_async",
     "BackgroundRefreshTokenPolicy": "._policy_sync",
+    "RefreshEvent": "._events",
+    "RefreshOutcome": "._events",
+    "TokenStatus": "._events",
     "enable_background_refresh": "._enable",
     "get_bearer_token_provider": "._providers",
 }

@@ -13,6 +13,7 @@ from azure.core.pipeline.policies import AsyncHTTPPolicy, HTTPPolicy, SansIOHTTP
 from azure.core.pipeline.transport import AsyncHttpTransport, HttpTransport
 
 from ._azure_core import pipeline_policies
+from ._events import RefreshEvent
 from ._families import background_class, is_bearer_policy
 
 __all__ = ["enable_background_refresh"]
@@ -148,6 +149,8 @@ def enable_background_refresh(
     retry_delay: float = 30.0,
     refresh_timeout: float = 30.0,
     share_tokens: bool = True,
+    on_refresh: Callable[[RefreshEvent], object] | None = None,
+    refresh_when_idle: bool = False,
 ) -> ClientT:
     """Give every bearer token policy of an Azure SDK client background refresh, keeping what the family adds.
 
@@ -168,6 +171,9 @@ def enable_background_refresh(
     :keyword float refresh_timeout: see the policies. Defaults to 30.
     :keyword bool share_tokens: share tokens with every policy on the same credential object.
         Defaults to True.
+    :keyword on_refresh: see the policies: called with a :class:`~bgrefresh_policy.RefreshEvent`
+        after every credential call the client's policies make.
+    :keyword bool refresh_when_idle: see the policies. Defaults to False.
     :return: ``client``, the same object.
     :raises TypeError: ``client`` holds no azure-core bearer policy (a client built with a key, a
         SAS or a connection string, or an object that is not an Azure SDK client), or an option
@@ -182,6 +188,8 @@ def enable_background_refresh(
         "retry_delay": retry_delay,
         "refresh_timeout": refresh_timeout,
         "share_tokens": share_tokens,
+        "on_refresh": on_refresh,
+        "refresh_when_idle": refresh_when_idle,
     }
     _enable(client, options, required=True)
     return client

@@ -205,6 +205,8 @@ class KeyState:
         "current",
         "generation",
         "key",
+        "last_outcome",
+        "last_outcome_at",
         "last_used",
         "lifetime",
         "retry_not_before",
@@ -212,6 +214,9 @@ class KeyState:
 
     def __init__(self, key: TokenKey | None = None) -> None:
         self.key = key  # the store's own key object, which the policies pinning this state share
+        # How the last credential call for the key ended (a RefreshOutcome), and when: the health view.
+        self.last_outcome: Any = None
+        self.last_outcome_at: float | None = None
         self.current: CachedToken | None = None
         # Unix time a request last went past the hot path for this key (and so, with the token's
         # expiry, when the key was last of use), and how long its last token lived: the store

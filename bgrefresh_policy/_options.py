@@ -11,7 +11,9 @@ from ._azure_core import DEFAULT_REFRESH_WINDOW, MAX_REFRESH_JITTER
 
 __all__ = [
     "RefreshOptions",
+    "check_callback",
     "check_credential",
+    "check_flags",
     "check_no_misspelt_option",
     "check_scopes",
     "check_wait_limit",
@@ -22,7 +24,15 @@ __all__ = [
 # The user's call, seen from warn_if_inline_only: the policy's _configure, then its __init__.
 _CALLER = 4
 
-_OPTION_NAMES = ("enable_cae", "min_validity", "retry_delay", "refresh_timeout")
+_OPTION_NAMES = (
+    "enable_cae",
+    "min_validity",
+    "retry_delay",
+    "refresh_timeout",
+    "share_tokens",
+    "on_refresh",
+    "refresh_when_idle",
+)
 
 
 def _seconds(name: str, value: Any, *, allow_zero: bool) -> float:
@@ -199,3 +209,22 @@ def check_no_misspelt_option(kwargs: dict[str, Any]) -> None:
         close = difflib.get_close_matches(name, _OPTION_NAMES, n=1, cutoff=0.8)
         if close:
             raise TypeError(f"unexpected keyword argument {name!r}; did you mean {close[0]!r}?")
+
+
+def check_flags(**flags: Any) -> None:
+    """Each keyword's value is a ``bool``.
+
+    :raises TypeError: one is not (``1`` is not ``True`` here: a mistake, not a flag).
+    """
+    for name, flag in flags.items():
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be a bool, not {type(flag).__name__}")
+
+
+def check_callback(name: str, value: Any) -> None:
+    """``value`` is None or callable.
+
+    :raises TypeError: it is neither.
+    """
+    if value is not None and not callable(value):
+        raise TypeError(f"{name} must be a callable taking a RefreshEvent, or None, not {type(value).__name__}")

@@ -15,6 +15,7 @@ __all__ = [
     "RefreshAbandoned",
     "RefreshCancelled",
     "RefreshTimedOut",
+    "RefreshTimeoutError",
     "SyncFetch",
     "Verdict",
     "record_outcome",
@@ -31,6 +32,10 @@ class RefreshAbandoned(Exception):
     Counted as a failed attempt, so that a program that runs a short event loop per job does not
     start, and lose, a token request in every one of them.
     """
+
+
+class RefreshTimeoutError(TimeoutError):
+    """A refresh on an event loop ran past ``refresh_timeout`` and was cancelled: failed."""
 
 
 class RefreshTimedOut(TimeoutError):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -11,10 +13,11 @@ from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import AsyncBearerTokenCredentialPolicy
 
 from ._azure_core import AsyncHTTPResponseType, HTTPRequestType, challenge_flow, enforce_https
+from ._events import RefreshEvent
 from ._flow import Flow, Refresh, explicit_flow, token_flow
-from ._key_state import CachedToken, TokenKey, checked_token
+from ._key_state import Action, CachedToken, TokenKey, checked_token
 from ._outcome import Fetch, Verdict
-from ._policy_base import PolicyBase
+from ._policy_base import PolicyBase, Watched
 
 if TYPE_CHECKING:
     from ._runners import Runner
@@ -52,6 +55,10 @@ class AsyncBackgroundRefreshTokenPolicy(
     :keyword bool share_tokens: share cached tokens and refreshes with every policy (and token
         provider) on the same credential object with the same CAE setting and options.
         Defaults to True.
+    :keyword on_refresh: called with a :class:`~bgrefresh_policy.RefreshEvent` after every
+        credential call the policy makes (never with the token); one that raises is logged once.
+    :keyword bool refresh_when_idle: refresh a token that falls due while no request comes, on
+        schedule, so the first request after a quiet period does not wait. Defaults to False.
     :ivar bool closed: True once :meth:`close` has run.
     :raises ValueError: no scope, an empty scope, or a negative or non-finite option.
     :raises TypeError: a scope that is not a str, an option of the wrong type, a credential
@@ -71,6 +78,8 @@ class AsyncBackgroundRefreshTokenPolicy(
         retry_delay: float = 30.0,
         refresh_timeout: float = 30.0,
         share_tokens: bool = True,
+        on_refresh: Callable[[RefreshEvent], object] | None = None,
+        refresh_when_idle: bool = False,
         **kwargs: Any,
     ) -> None:
         self._configure(
@@ -82,6 +91,8 @@ class AsyncBackgroundRefreshTokenPolicy(
             retry_delay=retry_delay,
             refresh_timeout=refresh_timeout,
             share_tokens=share_tokens,
+            on_refresh=on_refresh,
+            refresh_when_idle=refresh_when_idle,
         )
         # Last: azure-core's __init__ assigns self._token, which our setter handles (and ignores).
         super().__init__(credential, *scopes, enable_cae=enable_cae, **kwargs)
@@ -285,20 +296,48 @@ class AsyncBackgroundRefreshTokenPolicy(
             return token
 
     async def _carry_out(self, runner: Runner, command: Refresh, scopes: tuple[str, ...]) -> Verdict | None:
-        flight_key, kwargs, finish = self._refresh_parts(command)
-        fetch = self._fetcher(scopes, kwargs)
         if command.background:
-            runner.start(flight_key, fetch, finish, timeout=self._store.options.refresh_timeout, owner=self)
+            self._start_background(runner, command, scopes)
             return None
+        flight_key, kwargs, finish, watched = self._refresh_parts(command)
         # Joins the refresh already in flight for this key and generation, if any (a background one too).
-        flight = runner.flights.get(flight_key) or runner.start(flight_key, fetch, finish, timeout=None, owner=self)
+        flight = runner.flights.get(flight_key)
+        if flight is None:
+            flight = runner.start(flight_key, self._fetcher(scopes, kwargs, watched), finish, timeout=None, owner=self)
         return await runner.wait(flight)
 
-    def _fetcher(self, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> Fetch:
+    def _start_background(self, runner: Runner, command: Refresh, scopes: tuple[str, ...]) -> None:
+        flight_key, kwargs, finish, watched = self._refresh_parts(command)
+        fetch = self._fetcher(scopes, kwargs, watched)
+        runner.start(flight_key, fetch, finish, timeout=self._store.options.refresh_timeout, owner=self)
+
+    def _fetcher(self, scopes: tuple[str, ...], kwargs: dict[str, Any], watched: Watched) -> Fetch:
         method = self._credential_method()
 
         async def fetch() -> Any:
+            if watched is not None:
+                watched[0].call_started(watched[1])
             # A copy: azure-core's _get_token pops options out of the dict it is given.
             return checked_token(await self._get_token(*scopes, **dict(kwargs)), method)
 
         return fetch
+
+    # --- refreshing while idle (refresh_when_idle) ---------------------------------------
+
+    def _arm_idle(self, key: TokenKey) -> None:
+        at = self._idle_at(key)
+        if at is None or self.closed:
+            return
+        try:
+            runner = self._runners.current()
+        except RuntimeError:  # concluded outside a loop (its loop closed): nothing to run a timer on
+            return
+        runner.schedule(self, key, at - self._store.clock(), functools.partial(self._idle_due, runner, key))
+
+    def _idle_due(self, runner: Runner, key: TokenKey) -> None:
+        """An idle timer fired: start the background refresh no request has started, or wait on."""
+        action, _, generation, mark = self._store.begin(key, runner.alive, background_allowed=not self.closed)
+        if action is Action.BACKGROUND:
+            self._start_background(runner, Refresh(key, generation, mark=mark), key.scopes)
+        elif action is Action.ATTACH:  # refreshed meanwhile, or backing off: look again then
+            self._arm_idle(key)

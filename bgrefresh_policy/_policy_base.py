@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+import functools
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from azure.core.credentials import AccessToken, AccessTokenInfo
 from azure.core.pipeline import PipelineRequest
 
 from ._azure_core import cae_enabled, enforce_https
+from ._events import RefreshEvent, TokenStatus
 from ._flow import Refresh
-from ._key_state import BackgroundMark, CachedToken, TokenKey, checked_token
+from ._key_state import BackgroundMark, CachedToken, KeyState, TokenKey, checked_token
 from ._options import (
+    check_callback,
     check_credential,
+    check_flags,
     check_no_misspelt_option,
     check_scopes,
     check_wait_limit,
@@ -21,10 +25,34 @@ from ._options import (
 )
 from ._outcome import Finish, Verdict
 from ._sharing import Shared, shared_for
+from ._store import Finished
+from ._watch import Observers, Watch, telemetry_only
 
 __all__ = ["PolicyBase", "flight_key"]
 
 TokenLike = AccessToken | AccessTokenInfo
+# What watches one credential call: the policy's observers and the call's watch; None if nothing.
+Watched = tuple[Observers, Watch] | None
+
+
+def _ended(observers: Observers, watch: Watch, error: BaseException | None, finished: Finished) -> None:
+    observers.call_ended(watch, finished, error)
+
+
+def _status(key: TokenKey, state: KeyState, now: float) -> TokenStatus:
+    current = state.current
+    backoff = state.retry_not_before if state.retry_not_before > now else None
+    return TokenStatus(
+        scopes=key.scopes,
+        tenant_id=key.tenant_id,
+        cached=current is not None,
+        expires_in=current.expires_on - now if current is not None else None,
+        due_in=current.fresh_until - now if current is not None else None,
+        refreshing=state.background is not None,
+        last_outcome=state.last_outcome,
+        last_outcome_at=state.last_outcome_at,
+        backoff_until=backoff,
+    )
 
 
 def flight_key(key: TokenKey, generation: int, kwargs: dict[str, Any]) -> Hashable:
@@ -75,6 +103,10 @@ class PolicyBase:
     # Whether the policy shares its credential's tokens (the share_tokens option).
     _share_tokens = True
     _last_jitter = 0  # see _refresh_jitter
+    # The on_refresh callback's watcher (None: only OpenTelemetry, if installed, watches), and
+    # whether a token falling due while no request comes is refreshed anyway.
+    _observers: Observers | None = None
+    _refresh_when_idle = False
     # True while azure-core's __init__ runs: its "no token yet" and "jitter 0" are about the
     # policy it thinks it is making, not about the token this one may already share.
     _initialising = False
@@ -93,15 +125,20 @@ class PolicyBase:
         retry_delay: float,
         refresh_timeout: float,
         share_tokens: bool,
+        on_refresh: Callable[[RefreshEvent], object] | None = None,
+        refresh_when_idle: bool = False,
         scopes_required: bool = True,
     ) -> None:
         check_credential(credential, asynchronous=self._ASYNCHRONOUS)
         if scopes_required:
             check_scopes(scopes)
         check_no_misspelt_option(kwargs)
-        for name, flag in (("enable_cae", enable_cae), ("share_tokens", share_tokens)):
-            if not isinstance(flag, bool):
-                raise TypeError(f"{name} must be a bool, not {type(flag).__name__}")
+        check_flags(enable_cae=enable_cae, share_tokens=share_tokens, refresh_when_idle=refresh_when_idle)
+        check_callback("on_refresh", on_refresh)
+        if on_refresh is not None:
+            self._observers = Observers(on_refresh)
+        if refresh_when_idle:
+            self._refresh_when_idle = True
         options = refresh_options(min_validity=min_validity, retry_delay=retry_delay, refresh_timeout=refresh_timeout)
         if self._WAIT_LIMIT is not None:
             check_wait_limit("refresh_timeout", options.refresh_timeout, self._WAIT_LIMIT)
@@ -294,27 +331,84 @@ class PolicyBase:
     def _credential_method(self) -> str:
         return "get_token_info" if hasattr(self._credential, "get_token_info") else "get_token"
 
-    def _refresh_parts(self, command: Refresh) -> tuple[Hashable, dict[str, Any], Finish]:
-        """What carrying out ``command`` takes: its flight key, the credential's arguments, its finisher."""
+    def _refresh_parts(self, command: Refresh) -> tuple[Hashable, dict[str, Any], Finish, Watched]:
+        """What carrying out ``command`` takes: its flight key, the credential's arguments, its
+        finisher, and what watches the call (None if nothing does)."""
         key, generation = command.key, command.generation
         # A plain refresh of a tenant's key asks for that tenant (see _follow).
         plain = {"tenant_id": key.tenant_id} if key.tenant_id else {}
         kwargs = command.kwargs if command.kwargs is not None else plain
-        finish = self._finisher(key, generation, mark=command.mark, explicit=command.explicit)
+        watched = self._watch(key, background=command.background)
+        finish = self._finisher(key, generation, mark=command.mark, explicit=command.explicit, watched=watched)
         if command.explicit:
             # An explicit call shares only with one asking with the same arguments.
-            return ("explicit", flight_key(key, generation, kwargs)), kwargs, finish
-        return flight_key(key, generation, kwargs), kwargs, finish
+            return ("explicit", flight_key(key, generation, kwargs)), kwargs, finish, watched
+        return flight_key(key, generation, kwargs), kwargs, finish, watched
+
+    def _watch(self, key: TokenKey, *, background: bool) -> Watched:
+        observers = self._observers or telemetry_only()
+        if observers is None:
+            return None
+        store = self._store
+        return observers, observers.watch(key, background=background, now=store.clock(), current=store.current(key))
 
     def _finisher(
-        self, key: TokenKey, generation: int, *, mark: BackgroundMark | None = None, explicit: bool = False
+        self,
+        key: TokenKey,
+        generation: int,
+        *,
+        mark: BackgroundMark | None = None,
+        explicit: bool = False,
+        watched: Watched = None,
     ) -> Finish:
         """What records the end of a refresh of ``key`` begun in ``generation``."""
 
         def finish(result: TokenLike | None, error: BaseException | None) -> Verdict:
-            return self._store.finish(key, generation, result, error, mark=mark, explicit=explicit)
+            observe = None
+            if watched is not None:
+                observers, watch = watched
+                observe = functools.partial(_ended, observers, watch, error)
+            verdict = self._store.finish(key, generation, result, error, mark=mark, explicit=explicit, observe=observe)
+            if self._refresh_when_idle:
+                self._arm_idle(key)
+            return verdict
 
         return finish
+
+    # --- operating it: the health view, and refreshing while idle -------------------------
+
+    def token_status(self) -> list[TokenStatus]:
+        """The health of every token this policy's store holds, as plain data; never the tokens.
+
+        The store is shared by every policy on the same credential (see ``share_tokens``), so
+        this covers their keys too. For readiness probes: a key whose ``healthy`` is False has
+        no valid token, and its next request waits for the credential.
+
+        :return: one :class:`~bgrefresh_policy.TokenStatus` per key, sorted by scopes and tenant.
+        :rtype: list[~bgrefresh_policy.TokenStatus]
+        """
+        now = self._store.clock()
+        states = self._store.states()
+        report = [_status(key, state, now) for key, state in states.items()]
+        return sorted(report, key=lambda status: (status.scopes, status.tenant_id or ""))
+
+    def _idle_at(self, key: TokenKey) -> float | None:
+        """When an idle refresh of ``key`` is next due (``refresh_when_idle``); None to stop.
+
+        When its token falls due, or its back-off ends; never once requests would have to wait
+        for a new token anyway (``min_validity`` before expiry), nor for an expired token: a dead
+        token endpoint is not retried forever.
+        """
+        state = self._store.peek(key)
+        current = state.current if state is not None else None
+        if state is None or current is None:
+            return None
+        at = max(current.fresh_until, state.retry_not_before)
+        return at if at < current.expires_on - self._store.options.min_validity else None
+
+    def _arm_idle(self, key: TokenKey) -> None:
+        """Schedule an idle refresh of ``key`` on the policy's runtime (see :meth:`_idle_at`)."""
+        raise NotImplementedError
 
     # --- pickling: runtime objects and cached tokens stay behind -------------------------
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -12,11 +14,12 @@ from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import BearerTokenCredentialPolicy
 
 from ._azure_core import HTTPRequestType, HTTPResponseType, challenge_flow, enforce_https
+from ._events import RefreshEvent
 from ._flow import Flow, Refresh, explicit_flow, token_flow
 from ._key_state import Action, CachedToken, TokenKey, checked_token
 from ._options import check_wait_limit
 from ._outcome import SyncFetch, Verdict
-from ._policy_base import PolicyBase
+from ._policy_base import PolicyBase, Watched
 
 __all__ = ["BackgroundRefreshTokenPolicy"]
 
@@ -48,6 +51,11 @@ class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, 
     :keyword bool share_tokens: share cached tokens and refreshes with every policy (and token
         provider) on the same credential object with the same CAE setting and options.
         Defaults to True.
+    :keyword on_refresh: called with a :class:`~bgrefresh_policy.RefreshEvent` after every
+        credential call the policy makes (never with the token); one that raises is logged once.
+    :keyword bool refresh_when_idle: refresh a token that falls due while no request comes, on
+        schedule (a daemon timer thread), so the first request after a quiet period does not wait.
+        Defaults to False.
     :ivar bool closed: True once :meth:`close` has run.
     :raises ValueError: no scope, an empty scope, a negative or non-finite option, or a
         ``refresh_timeout`` above ``threading.TIMEOUT_MAX``.
@@ -68,6 +76,8 @@ class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, 
         retry_delay: float = 30.0,
         refresh_timeout: float = 30.0,
         share_tokens: bool = True,
+        on_refresh: Callable[[RefreshEvent], object] | None = None,
+        refresh_when_idle: bool = False,
         **kwargs: Any,
     ) -> None:
         self._configure(
@@ -79,6 +89,8 @@ class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, 
             retry_delay=retry_delay,
             refresh_timeout=refresh_timeout,
             share_tokens=share_tokens,
+            on_refresh=on_refresh,
+            refresh_when_idle=refresh_when_idle,
         )
         # Last: azure-core's __init__ assigns self._token, which our setter handles (and ignores).
         super().__init__(credential, *scopes, enable_cae=enable_cae, **kwargs)
@@ -282,18 +294,11 @@ class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, 
             return token
 
     def _carry_out(self, command: Refresh, scopes: tuple[str, ...]) -> Verdict | None:
-        flight_key, kwargs, finish = self._refresh_parts(command)
-        fetch = self._fetcher(scopes, kwargs)
         if command.background:
-            self._runner.start(
-                flight_key,
-                fetch,
-                finish,
-                timeout=self._store.options.refresh_timeout,
-                name=f"bgrefresh token refresh for {' '.join(command.key.scopes)}",
-                owner=self,
-            )
+            self._start_background(command, scopes)
             return None
+        flight_key, kwargs, finish, watched = self._refresh_parts(command)
+        fetch = self._fetcher(scopes, kwargs, watched)
         key, generation = command.key, command.generation
         # Threads decide and join in two steps: a refresh may end between them. An explicit
         # request always asks the credential.
@@ -304,11 +309,39 @@ class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, 
         decided = self._store.decision(key, background_allowed=not self.closed)
         return decided == (Action.INLINE, generation)
 
-    def _fetcher(self, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> SyncFetch:
+    def _start_background(self, command: Refresh, scopes: tuple[str, ...]) -> None:
+        flight_key, kwargs, finish, watched = self._refresh_parts(command)
+        self._runner.start(
+            flight_key,
+            self._fetcher(scopes, kwargs, watched),
+            finish,
+            timeout=self._store.options.refresh_timeout,
+            name=f"bgrefresh token refresh for {' '.join(command.key.scopes)}",
+            owner=self,
+        )
+
+    def _fetcher(self, scopes: tuple[str, ...], kwargs: dict[str, Any], watched: Watched) -> SyncFetch:
         method = self._credential_method()
 
         def fetch() -> Any:
+            if watched is not None:
+                watched[0].call_started(watched[1])
             # A copy: azure-core's _get_token pops options out of the dict it is given.
             return checked_token(self._get_token(*scopes, **dict(kwargs)), method)
 
         return fetch
+
+    # --- refreshing while idle (refresh_when_idle) ---------------------------------------
+
+    def _arm_idle(self, key: TokenKey) -> None:
+        at = self._idle_at(key)
+        if at is not None:
+            self._runner.schedule(self, key, at - self._store.clock(), functools.partial(self._idle_due, key))
+
+    def _idle_due(self, key: TokenKey) -> None:
+        """An idle timer fired: start the background refresh no request has started, or wait on."""
+        action, _, generation, mark = self._store.begin(key, None, background_allowed=not self.closed)
+        if action is Action.BACKGROUND:
+            self._start_background(Refresh(key, generation, mark=mark), key.scopes)
+        elif action is Action.ATTACH:  # refreshed meanwhile, or backing off: look again then
+            self._arm_idle(key)

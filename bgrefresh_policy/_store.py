@@ -13,20 +13,53 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from azure.core.credentials import AccessToken, AccessTokenInfo
 
 from ._azure_core import draw_jitter
+from ._events import RefreshOutcome, retry_after
 from ._key_state import Action, BackgroundMark, CachedToken, Completion, KeyState, TokenKey
 from ._options import RefreshOptions
-from ._outcome import RETRY, RefreshAbandoned, RefreshCancelled, RefreshTimedOut, Verdict
+from ._outcome import RETRY, RefreshAbandoned, RefreshCancelled, RefreshTimedOut, RefreshTimeoutError, Verdict
 
-__all__ = ["TokenStore"]
+__all__ = ["Finished", "TokenStore"]
 
 _LOGGER = logging.getLogger(__name__)
 
 TokenLike = AccessToken | AccessTokenInfo
+
+
+class Finished(NamedTuple):
+    """What :meth:`TokenStore.finish` recorded, for whoever observes refreshes."""
+
+    outcome: RefreshOutcome
+    at: float
+    next_attempt_at: float | None
+
+
+_OUTCOMES = {
+    Completion.STORED: RefreshOutcome.NEW_TOKEN,
+    Completion.NOT_NEWER: RefreshOutcome.NOT_NEWER,
+    Completion.FAILED: RefreshOutcome.FAILED,
+    Completion.STALE: RefreshOutcome.STALE,
+}
+
+
+def _outcome(completion: Completion, error: BaseException | None) -> RefreshOutcome:
+    if completion is Completion.FAILED and isinstance(error, (RefreshTimedOut, RefreshTimeoutError)):
+        return RefreshOutcome.TIMED_OUT
+    return _OUTCOMES[completion]
+
+
+def _next_attempt(state: KeyState, completion: Completion) -> float | None:
+    # Caller holds _lock.
+    if completion in (Completion.FAILED, Completion.NOT_NEWER):
+        return state.retry_not_before
+    if completion is Completion.STORED and state.current is not None:
+        return state.current.fresh_until
+    return None
+
 
 # Token serials, unique across stores so that no two cached tokens ever share one.
 _SERIALS = itertools.count(1)
@@ -227,6 +260,7 @@ class TokenStore:
         *,
         mark: BackgroundMark | None,
         explicit: bool,
+        observe: Callable[[Finished], None] | None = None,
     ) -> Verdict:
         """Record how a refresh ended and tell the requests waiting on it what to do.
 
@@ -237,18 +271,37 @@ class TokenStore:
         :keyword mark: its background mark, for a background refresh; None for one a request waits on.
             The mark is cleared, except on :class:`RefreshTimedOut`: that thread still runs.
         :keyword bool explicit: the caller asked for this token (``authorize_request``).
+        :keyword observe: called, outside the lock, with what was recorded (for events and telemetry).
         :return: what the waiting requests do.
         :rtype: Verdict
         """
         now = self.clock()
         cached = self.cache(result) if result is not None and error is None else None
         with self._lock:
-            early = self._settle_mark(self._state(key), mark, error, now)
+            state = self._state(key)
+            early = self._settle_mark(state, mark, error, now)
             if early is not None:
-                return early
-            completion, current = self._record(key, generation, cached, now, explicit)
-        self._log(key, completion, error, background=mark is not None, current=current, now=now)
+                if isinstance(error, RefreshCancelled):
+                    finished: Finished | None = self._note(state, RefreshOutcome.CANCELLED, now, None)
+                else:
+                    finished = None  # a late timeout for an outcome already recorded
+            else:
+                completion, current, delay = self._record(key, generation, cached, now, explicit, error)
+                finished = self._note(state, _outcome(completion, error), now, _next_attempt(state, completion))
+        if early is not None:
+            if observe is not None and finished is not None:
+                observe(finished)
+            return early
+        self._log(key, completion, error, background=mark is not None, current=current, now=now, delay=delay)
+        if observe is not None and finished is not None:
+            observe(finished)
         return self._verdict(completion, cached, current, error, explicit=explicit, now=now)
+
+    @staticmethod
+    def _note(state: KeyState, outcome: RefreshOutcome, now: float, next_attempt_at: float | None) -> Finished:
+        # Caller holds _lock.
+        state.last_outcome, state.last_outcome_at = outcome, now
+        return Finished(outcome, now, next_attempt_at)
 
     @staticmethod
     def _settle_mark(
@@ -268,14 +321,33 @@ class TokenStore:
         return RETRY if isinstance(error, RefreshCancelled) else None
 
     def _record(
-        self, key: TokenKey, generation: int, cached: CachedToken | None, now: float, explicit: bool
-    ) -> tuple[Completion, CachedToken | None]:
+        self,
+        key: TokenKey,
+        generation: int,
+        cached: CachedToken | None,
+        now: float,
+        explicit: bool,
+        error: BaseException | None,
+    ) -> tuple[Completion, CachedToken | None, float]:
         # Caller holds _lock.
         state = self._state(key)
-        completion = state.complete(generation, cached, now, retry_delay=self.options.retry_delay, explicit=explicit)
+        delay = self._backoff(error, state.current, now)
+        completion = state.complete(generation, cached, now, retry_delay=delay, explicit=explicit)
         if completion is Completion.STORED and cached is not None:
             state.lifetime = cached.expires_on - now
-        return completion, state.current
+        return completion, state.current, delay
+
+    def _backoff(self, error: BaseException | None, current: CachedToken | None, now: float) -> float:
+        """Seconds until the next background attempt after a failure: ``retry_delay``, or longer if the
+        error's HTTP response asked so (``Retry-After``), but never past the moment requests would
+        have to wait for a new token anyway (``min_validity`` before expiry)."""
+        delay = self.options.retry_delay
+        asked = retry_after(error, now)
+        if asked is None or asked <= delay:
+            return delay
+        if current is not None and current.expires_on > now:
+            return min(asked, max(delay, current.expires_on - self.options.min_validity - now))
+        return asked
 
     def _log(
         self,
@@ -286,6 +358,7 @@ class TokenStore:
         background: bool,
         current: CachedToken | None,
         now: float,
+        delay: float,
     ) -> None:
         """One line per outcome worth telling: a failure at WARNING when requests can go on, else DEBUG."""
         if completion is Completion.STALE:
@@ -294,7 +367,7 @@ class TokenStore:
             _LOGGER.debug(
                 "credential returned no newer token for %s; next attempt in %.0f s at the earliest",
                 key.scopes,
-                self.options.retry_delay,
+                delay,
             )
         elif completion is Completion.FAILED:
             assert error is not None
@@ -306,7 +379,7 @@ class TokenStore:
                     key.scopes,
                     type(error).__name__,
                     error,
-                    self.options.retry_delay,
+                    delay,
                 )
             elif current is not None and current.expires_on > now:
                 _LOGGER.warning(

@@ -7,7 +7,7 @@ asyncio nor trio, and the sync policy never loads them.
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
         async def wait(self, flight: Any) -> Verdict: ...
 
         async def drain(self) -> None: ...
+
+        def schedule(self, owner: Owner, key: Hashable, delay: float, callback: Callable[[], None]) -> None: ...
 
         async def aclose(self, owner: Owner) -> None: ...
 

@@ -5,10 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import Coroutine, Hashable
+from collections.abc import Callable, Coroutine, Hashable
 from typing import TYPE_CHECKING, Any
 
-from .._outcome import RETRY, Fetch, Finish, RefreshAbandoned, RefreshCancelled, Verdict, record_outcome
+from .._outcome import (
+    RETRY,
+    Fetch,
+    Finish,
+    RefreshAbandoned,
+    RefreshCancelled,
+    RefreshTimeoutError,
+    Verdict,
+    record_outcome,
+)
 from . import without
 
 if TYPE_CHECKING:
@@ -81,7 +90,7 @@ class AsyncioRunner:
     :param loop: the running event loop.
     """
 
-    __slots__ = ("_lock", "_tasks", "flights", "loop")
+    __slots__ = ("_lock", "_tasks", "_timers", "flights", "loop")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -91,6 +100,8 @@ class AsyncioRunner:
         # Refresh tasks not yet settled, in start order so that close() cancels reproducibly:
         # strong references (the loop keeps only weak ones), and what concluding each one takes.
         self._tasks: dict[asyncio.Task[Verdict], tuple[Hashable, AsyncioFlight, Finish]] = {}
+        # Idle-refresh timers (refresh_when_idle), one per owner and key, and their owner.
+        self._timers: dict[tuple[int, Hashable], tuple[Owner, asyncio.TimerHandle]] = {}
 
     @property
     def lock(self) -> asyncio.Lock:
@@ -172,7 +183,7 @@ class AsyncioRunner:
             # (close(), the timeout, or the loop shutting down) awaits this task and expects it
             # to end. A CancelledError nobody asked for is the credential's own error.
             if flight.timed_out:
-                error = TimeoutError(f"token refresh did not finish within refresh_timeout={limit}s")
+                error = RefreshTimeoutError(f"token refresh did not finish within refresh_timeout={limit}s")
             elif _cancel_requested(asyncio.current_task()):
                 error = self._cancellation(flight)
             else:
@@ -207,8 +218,26 @@ class AsyncioRunner:
         while self._tasks:
             await asyncio.wait(list(self._tasks))
 
+    def schedule(self, owner: Owner, key: Hashable, delay: float, callback: Callable[[], None]) -> None:
+        """Call ``callback`` on this loop in ``delay`` seconds, replacing ``owner``'s timer for ``key``.
+
+        :param owner: the policy; its ``close()`` cancels the timer.
+        :param key: what the timer is for: one timer per owner and key.
+        :param float delay: seconds from now (0 if negative).
+        :param callback: what to call.
+        """
+        slot = (id(owner), key)
+        old = self._timers.pop(slot, None)
+        if old is not None:
+            old[1].cancel()
+        self._timers[slot] = (owner, self.loop.call_later(max(0.0, delay), self._fire, slot, callback))
+
+    def _fire(self, slot: tuple[int, Hashable], callback: Callable[[], None]) -> None:
+        self._timers.pop(slot, None)
+        callback()
+
     async def aclose(self, owner: Owner) -> None:
-        """Cancel every refresh task ``owner`` started and wait for all of them to end."""
+        """Cancel every refresh task and timer ``owner`` started and wait for the tasks to end."""
         tasks = self._cancel_owned(owner)
         await asyncio.gather(*tasks, return_exceptions=True)
 
@@ -219,6 +248,10 @@ class AsyncioRunner:
                 self.loop.call_soon_threadsafe(self._cancel_owned, owner)
 
     def _cancel_owned(self, owner: Owner) -> list[asyncio.Task[Verdict]]:
+        for slot, (timer_owner, handle) in list(self._timers.items()):
+            if timer_owner is owner:
+                handle.cancel()
+                del self._timers[slot]
         owned = [(task, flight) for task, (_, flight, _) in self._tasks.items() if flight.owner is owner]
         for task, flight in owned:
             flight.closing = True
@@ -231,6 +264,7 @@ class AsyncioRunner:
         Their tasks will never run again; concluding them clears the running mark they hold.
         Nothing was learned about the token endpoint, so this sets no back-off either.
         """
+        self._timers = {}  # they will never fire
         for task, (flight_key, flight, finish) in list(self._tasks.items()):
             del self._tasks[task]
             self._conclude(flight_key, flight, finish, None, RefreshCancelled())

@@ -63,7 +63,7 @@ class ThreadRunner:
     given up by the requests waiting on it, and its thread runs on until the credential returns.
     """
 
-    __slots__ = ("_ended", "_lock", "_threads", "flights")
+    __slots__ = ("_ended", "_lock", "_threads", "_timers", "flights")
 
     def __init__(self) -> None:
         # Protects flights, _threads, _ended, each owner's closed flag, and each flight's pending
@@ -77,6 +77,8 @@ class ThreadRunner:
         self.flights: dict[Hashable, ThreadFlight] = {}
         # Background threads not yet ended, in start order; from before they start.
         self._threads: dict[threading.Thread, ThreadFlight] = {}
+        # Idle-refresh timers (refresh_when_idle), one per owner and key, and their owner.
+        self._timers: dict[tuple[int, Hashable], tuple[Owner, threading.Timer]] = {}
 
     @property
     def threads(self) -> list[threading.Thread]:
@@ -247,6 +249,30 @@ class ThreadRunner:
         # Outside the lock: it logs. The store ignores it if the thread has recorded its outcome meanwhile.
         return flight.finish(None, error)
 
+    def schedule(self, owner: Owner, key: Hashable, delay: float, callback: Callable[[], None]) -> None:
+        """Call ``callback`` on a daemon timer thread in ``delay`` seconds, replacing ``owner``'s timer for ``key``.
+
+        Nothing is scheduled once ``owner`` is closed.
+        """
+        slot = (id(owner), key)
+        timer = threading.Timer(max(0.0, delay), self._fire, args=(slot, callback))
+        timer.name, timer.daemon = "bgrefresh idle timer", True
+        with self._lock:
+            if owner.closed:
+                return
+            old = self._timers.pop(slot, None)
+            self._timers[slot] = (owner, timer)
+        if old is not None:
+            old[1].cancel()
+        timer.start()
+
+    def _fire(self, slot: tuple[int, Hashable], callback: Callable[[], None]) -> None:
+        with self._lock:
+            entry = self._timers.get(slot)
+            if entry is not None and entry[1] is threading.current_thread():
+                del self._timers[slot]
+        callback()
+
     def join(self, timeout: float | None = None, owner: Owner | None = None) -> bool:
         """Wait until no background thread is running, including ones that start meanwhile.
 
@@ -279,4 +305,10 @@ class ThreadRunner:
         """
         with self._lock:
             owner.closed = True
+            timers = [timer for slot, (timer_owner, timer) in self._timers.items() if timer_owner is owner]
+            self._timers = {slot: entry for slot, entry in self._timers.items() if entry[0] is not owner}
+        for timer in timers:
+            timer.cancel()
+            if timer is not threading.current_thread():
+                timer.join()
         return self.join(timeout, owner)

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .._outcome import RETRY, Fetch, Finish, RefreshAbandoned, RefreshCancelled, Verdict, record_outcome
+from .._outcome import (
+    RETRY,
+    Fetch,
+    Finish,
+    RefreshAbandoned,
+    RefreshCancelled,
+    RefreshTimeoutError,
+    Verdict,
+    record_outcome,
+)
 from . import without
 
 if TYPE_CHECKING:
@@ -45,6 +54,8 @@ class TrioRunner:
         self.flights: dict[Hashable, TrioFlight] = {}
         # Flights not yet done, in start order; their handle is the cancel scope close() cancels.
         self._running: dict[TrioFlight, None] = {}
+        # Idle-refresh timers (refresh_when_idle), one per owner and key: each a system task.
+        self._timers: dict[tuple[int, Hashable], tuple[Owner, trio.CancelScope, trio.Event]] = {}
 
     def alive(self) -> bool:
         return True
@@ -85,7 +96,7 @@ class TrioRunner:
                     result = await fetch()
                     error = None
                 if deadline.cancelled_caught:
-                    error = TimeoutError(f"token refresh did not finish within refresh_timeout={limit}s")
+                    error = RefreshTimeoutError(f"token refresh did not finish within refresh_timeout={limit}s")
             if flight.handle.cancelled_caught:
                 error = RefreshCancelled()  # close()
         except trio.Cancelled:  # the run is ending; trio needs its Cancelled back
@@ -115,8 +126,41 @@ class TrioRunner:
         while self._running:
             await next(iter(self._running)).done.wait()
 
+    def schedule(self, owner: Owner, key: Hashable, delay: float, callback: Callable[[], None]) -> None:
+        """Call ``callback`` in ``delay`` seconds, from a system task, replacing ``owner``'s timer for ``key``."""
+        slot = (id(owner), key)
+        old = self._timers.pop(slot, None)
+        if old is not None:
+            old[1].cancel()
+        scope, ended = trio.CancelScope(), trio.Event()
+        self._timers[slot] = (owner, scope, ended)
+        trio.lowlevel.spawn_system_task(self._wait_then, slot, scope, ended, max(0.0, delay), callback)
+
+    async def _wait_then(
+        self,
+        slot: tuple[int, Hashable],
+        scope: trio.CancelScope,
+        ended: trio.Event,
+        delay: float,
+        callback: Callable[[], None],
+    ) -> None:
+        try:
+            with scope:
+                await trio.sleep(delay)
+                if self._timers.get(slot, (None, None))[1] is scope:
+                    del self._timers[slot]
+                callback()
+        finally:
+            ended.set()
+
     async def aclose(self, owner: Owner) -> None:
-        """Cancel every refresh ``owner`` started and wait for all of them to end."""
+        """Cancel every refresh and timer ``owner`` started and wait for all of them to end."""
+        timers = [(slot, entry) for slot, entry in self._timers.items() if entry[0] is owner]
+        for slot, (_, scope, _) in timers:
+            scope.cancel()
+            del self._timers[slot]
+        for _, (_, _, ended) in timers:
+            await ended.wait()
         flights = [flight for flight in self._running if flight.owner is owner]
         for flight in flights:
             flight.handle.cancel()

@@ -216,7 +216,7 @@ def test_a_refresh_decided_before_close_and_started_after_it_starts_no_thread(
     policy.close()  # ... close() returns before that request starts the thread ...
     policy._runner.start(  # ... which it then does
         flight_key(key, generation, {}),
-        policy._fetcher(policy._scopes, {}),
+        policy._fetcher(policy._scopes, {}, None),
         policy._finisher(key, generation, mark=mark),
         timeout=30,
         name="bgrefresh late",
