@@ -17,6 +17,7 @@ from ._events import RefreshEvent
 from ._flow import Flow, Refresh, explicit_flow, token_flow
 from ._key_state import Action, CachedToken, TokenKey, checked_token
 from ._outcome import Fetch, Verdict
+from ._policy_base import LOOK_AGAIN as _LOOK_AGAIN
 from ._policy_base import PolicyBase, Watched
 
 if TYPE_CHECKING:
@@ -324,10 +325,11 @@ class AsyncBackgroundRefreshTokenPolicy(
 
     # --- refreshing while idle (refresh_when_idle) ---------------------------------------
 
-    def _arm_idle(self, key: TokenKey) -> None:
+    def _arm_idle(self, key: TokenKey, *, at_least: float = 0.0) -> None:
         at = self._idle_at(key)
         if at is None or self.closed:
             return
+        at = max(at, self._store.clock() + at_least)
         try:
             runner = self._runners.current()
         except RuntimeError:  # concluded outside a loop (its loop closed): nothing to run a timer on
@@ -339,5 +341,5 @@ class AsyncBackgroundRefreshTokenPolicy(
         action, _, generation, mark = self._store.begin(key, runner.alive, background_allowed=not self.closed)
         if action is Action.BACKGROUND:
             self._start_background(runner, Refresh(key, generation, mark=mark), key.scopes)
-        elif action is Action.ATTACH:  # refreshed meanwhile, or backing off: look again then
-            self._arm_idle(key)
+        elif action is Action.ATTACH:  # refreshed meanwhile, backing off, or not quite due: look again then
+            self._arm_idle(key, at_least=_LOOK_AGAIN)

@@ -28,9 +28,12 @@ from ._sharing import Shared, shared_for
 from ._store import Finished
 from ._watch import Observers, Watch, telemetry_only
 
-__all__ = ["PolicyBase", "flight_key"]
+__all__ = ["LOOK_AGAIN", "PolicyBase", "Watched", "flight_key"]
 
 TokenLike = AccessToken | AccessTokenInfo
+# Seconds an idle timer that found nothing to do waits at least before it looks again: the token
+# may be a hair short of due (azure-core's rule is strict), and a timer must never spin.
+LOOK_AGAIN = 1.0
 # What watches one credential call: the policy's observers and the call's watch; None if nothing.
 Watched = tuple[Observers, Watch] | None
 
@@ -406,8 +409,8 @@ class PolicyBase:
         at = max(current.fresh_until, state.retry_not_before)
         return at if at < current.expires_on - self._store.options.min_validity else None
 
-    def _arm_idle(self, key: TokenKey) -> None:
-        """Schedule an idle refresh of ``key`` on the policy's runtime (see :meth:`_idle_at`)."""
+    def _arm_idle(self, key: TokenKey, *, at_least: float = 0.0) -> None:
+        """Schedule an idle refresh of ``key`` on the policy's runtime (:meth:`_idle_at`), ``at_least`` s on."""
         raise NotImplementedError
 
     # --- pickling: runtime objects and cached tokens stay behind -------------------------

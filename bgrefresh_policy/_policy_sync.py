@@ -19,6 +19,7 @@ from ._flow import Flow, Refresh, explicit_flow, token_flow
 from ._key_state import Action, CachedToken, TokenKey, checked_token
 from ._options import check_wait_limit
 from ._outcome import SyncFetch, Verdict
+from ._policy_base import LOOK_AGAIN as _LOOK_AGAIN
 from ._policy_base import PolicyBase, Watched
 
 __all__ = ["BackgroundRefreshTokenPolicy"]
@@ -333,15 +334,16 @@ class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, 
 
     # --- refreshing while idle (refresh_when_idle) ---------------------------------------
 
-    def _arm_idle(self, key: TokenKey) -> None:
+    def _arm_idle(self, key: TokenKey, *, at_least: float = 0.0) -> None:
         at = self._idle_at(key)
         if at is not None:
-            self._runner.schedule(self, key, at - self._store.clock(), functools.partial(self._idle_due, key))
+            delay = max(at - self._store.clock(), at_least)
+            self._runner.schedule(self, key, delay, functools.partial(self._idle_due, key))
 
     def _idle_due(self, key: TokenKey) -> None:
         """An idle timer fired: start the background refresh no request has started, or wait on."""
         action, _, generation, mark = self._store.begin(key, None, background_allowed=not self.closed)
         if action is Action.BACKGROUND:
             self._start_background(Refresh(key, generation, mark=mark), key.scopes)
-        elif action is Action.ATTACH:  # refreshed meanwhile, or backing off: look again then
-            self._arm_idle(key)
+        elif action is Action.ATTACH:  # refreshed meanwhile, backing off, or not quite due: look again then
+            self._arm_idle(key, at_least=_LOOK_AGAIN)
