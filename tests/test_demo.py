@@ -43,6 +43,22 @@ def test_demo_short_run_prints_table_timeline_and_writes_a_png(tmp_path: Path) -
     assert pixels.shape[1] > 100
 
 
+def test_demo_events_shows_each_refresh_of_the_background_policy_live() -> None:
+    args = ["--duration", "1.5", "--refresh-every", "0.5", "--token-latency", "0.2", "--rate", "50", "--events"]
+    completed = subprocess.run(
+        [sys.executable, "-m", "bgrefresh_policy", *args, "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    events = re.findall(r"refresh event: (background|inline) (\w+) in \d+ ms", completed.stdout)
+    assert events[0] == ("inline", "new_token")  # the first token, before the timed load
+    assert len(events) >= 2  # and at least one refresh while the load ran ...
+    assert set(events[1:]) == {("background", "new_token")}  # ... none of them waited on
+    assert "Bearer" not in completed.stdout
+
+
 def test_demo_help_documents_its_flags() -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "bgrefresh_policy", "--help"], capture_output=True, text=True, timeout=60, check=True

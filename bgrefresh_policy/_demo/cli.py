@@ -13,7 +13,7 @@ from azure.core.pipeline import AsyncPipeline
 from azure.core.pipeline.policies import AsyncBearerTokenCredentialPolicy
 from azure.core.rest import HttpRequest
 
-from .. import AsyncBackgroundRefreshTokenPolicy, __version__
+from .. import AsyncBackgroundRefreshTokenPolicy, RefreshEvent, __version__
 from .arguments import check_plot_target, count, seconds
 from .load import Run, Sample, drive
 from .report import percentile, plot, table, timeline
@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
         help='also write the latency chart as a PNG (needs matplotlib: the "plot" extra)',
     )
     add("--no-progress", action="store_true", help="print no progress line while running")
+    add("--events", action="store_true", help="print each refresh event of the background policy as it happens")
     add("--version", action="version", version=f"bgrefresh-policy {__version__}")
     return parser
 
@@ -68,16 +69,24 @@ def _azure_core(credential: TokenEndpointCredential) -> Any:
     return _AzureCoreNoJitter(credential, SCOPE)
 
 
-def _ours(credential: TokenEndpointCredential) -> Any:
-    policy: Any = AsyncBackgroundRefreshTokenPolicy(credential, SCOPE)
+def _ours(credential: TokenEndpointCredential, on_refresh: Callable[[RefreshEvent], None] | None = None) -> Any:
+    policy: Any = AsyncBackgroundRefreshTokenPolicy(credential, SCOPE, on_refresh=on_refresh)
     policy._store.draw_jitter = lambda: 0  # the same compression as for azure-core's policy
     return policy
 
 
-_POLICIES: dict[str, Callable[[TokenEndpointCredential], Any]] = {
+_POLICIES: dict[str, Callable[..., Any]] = {
     "azure-core policy": _azure_core,
     "background refresh": _ours,
 }
+
+
+def print_event(event: RefreshEvent) -> None:
+    """One line per refresh event, as ``--events`` shows them: never the token."""
+    mode = "background" if event.background else "inline"
+    error = f" ({type(event.error).__name__}: {event.error})" if event.error is not None else ""
+    left = f", {event.validity_left:.1f} s left on the token in use" if event.validity_left is not None else ""
+    print(f"\n  refresh event: {mode} {event.outcome.value} in {event.duration * 1000:.0f} ms{left}{error}", flush=True)
 
 
 def _progress_printer(name: str, duration: float, enabled: bool) -> Callable[[float, list[Sample]], None]:
@@ -113,7 +122,8 @@ async def _run(args: argparse.Namespace) -> dict[str, Run]:
         async with aiohttp.ClientSession() as session:
             for name, make_policy in _POLICIES.items():
                 credential = TokenEndpointCredential(base_url + "/token")
-                policy = make_policy(credential)
+                events = print_event if args.events and make_policy is _ours else None
+                policy = make_policy(credential, on_refresh=events) if events else make_policy(credential)
                 transport = AioHttpTransport(session=session, session_owner=False)
                 pipeline: AsyncPipeline[Any, Any] = AsyncPipeline(transport, policies=[policy])
                 # The first token, outside the timing: both policies would wait for it alike.

@@ -62,3 +62,29 @@ def test_the_opt_out_keeps_a_policys_tokens_to_itself(credential: SyncScriptedCr
     for policy in own:
         policy.on_request(make_request())
     assert len(credential.calls) == 3
+
+
+def test_an_idle_sync_policy_refreshes_on_schedule_once(credential: SyncScriptedCredential, clock: FakeClock) -> None:
+    credential.lifetime = 301  # due 1 s after it is issued
+    policy = make_sync_policy(credential, clock, refresh_when_idle=True, min_validity=10)
+    try:
+        attach(policy)
+        clock.advance(2)  # due now in the policy's time; its timer fires in about a second
+        eventually(lambda: credential.finished == 2)  # one call, with no request
+        credential.gate = threading.Event()  # any call from now on would hang the request below
+        assert attach(policy) == "Bearer token-2"
+        assert len(credential.calls) == 2
+    finally:
+        if credential.gate is not None:
+            credential.gate.set()
+        policy.close()
+    assert policy._runner._timers == {}  # close() cancelled the next timer, and joined it
+
+
+def test_close_cancels_a_sync_idle_timer(credential: SyncScriptedCredential, clock: FakeClock) -> None:
+    policy = make_sync_policy(credential, clock, refresh_when_idle=True)
+    attach(policy)
+    assert len(policy._runner._timers) == 1
+    policy.close()
+    assert policy._runner._timers == {}
+    assert [thread.name for thread in refresh_threads()] == []

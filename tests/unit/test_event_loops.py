@@ -320,3 +320,22 @@ def test_trio_wait_for_refreshes() -> None:
         assert credential.finished == 2
 
     trio.run(main)
+
+
+def test_an_idle_policy_refreshes_on_schedule_under_trio(clock: FakeClock, credential: ScriptedCredential) -> None:
+    trio_clock = trio.testing.MockClock(autojump_threshold=0)
+
+    async def main() -> None:
+        policy = make_policy(credential, clock, refresh_when_idle=True)
+        await policy.on_request(make_request())
+        clock.advance(3301)  # due in the policy's time
+        await trio.sleep(3301)  # the run's clock jumps: the idle timer fires, the refresh runs
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(credential.calls) == 2
+        request = make_request()
+        await policy.on_request(request)
+        assert bearer(request) == "Bearer token-2"
+        await policy.close()
+        assert policy._runners.current()._timers == {}
+
+    trio.run(main, clock=trio_clock)
