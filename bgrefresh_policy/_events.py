@@ -65,7 +65,7 @@ class RefreshEvent:
 
 @dataclass(frozen=True)
 class TokenStatus:
-    """The health of one token key, as :meth:`token_status` reports it. Never holds the token.
+    """The health of one token key, as the policies' ``token_status()`` reports it. Never holds the token.
 
     :ivar scopes: the key's scopes.
     :ivar tenant_id: the key's tenant, or None.

@@ -33,6 +33,21 @@ def telemetry() -> Telemetry | None:
     return _TELEMETRY  # type: ignore[no-any-return]
 
 
+# Bucket boundaries in seconds (OpenTelemetry's defaults are for milliseconds): credential calls
+# take milliseconds to tens of seconds; tokens have seconds to an hour left.
+_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_VALIDITY_BUCKETS = (0.0, 60.0, 120.0, 240.0, 300.0, 600.0, 1800.0, 3600.0)
+
+
+def _histogram(meter: Any, name: str, description: str, buckets: tuple[float, ...]) -> Any:
+    try:  # opentelemetry-api 1.23+ takes the boundaries as advice
+        return meter.create_histogram(
+            name, unit="s", description=description, explicit_bucket_boundaries_advisory=list(buckets)
+        )
+    except TypeError:
+        return meter.create_histogram(name, unit="s", description=description)
+
+
 def _mode(background: bool) -> str:
     return "background" if background else "inline"
 
@@ -55,13 +70,14 @@ class Telemetry:
         self.refreshes = meter.create_counter(
             "bgrefresh.refreshes", unit="{refresh}", description="Credential calls made by the policies, by outcome."
         )
-        self.duration = meter.create_histogram(
-            "bgrefresh.refresh.duration", unit="s", description="How long each credential call took."
+        self.duration = _histogram(
+            meter, "bgrefresh.refresh.duration", "How long each credential call took.", _DURATION_BUCKETS
         )
-        self.validity_left = meter.create_histogram(
+        self.validity_left = _histogram(
+            meter,
             "bgrefresh.token.validity_left",
-            unit="s",
-            description="Seconds of validity left on the token in use when a refresh started.",
+            "Seconds of validity left on the token in use when a refresh started.",
+            _VALIDITY_BUCKETS,
         )
 
     def current_context(self) -> Any:

@@ -7,17 +7,20 @@ one global provider per process); each test clears what was exported.
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 from opentelemetry import metrics, trace
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import StatusCode
 
 from bgrefresh_policy._telemetry import SPAN_NAME
@@ -30,12 +33,27 @@ _SPANS = InMemorySpanExporter()
 _METRICS = InMemoryMetricReader()
 
 
+class _OwnRandomIds(IdGenerator):
+    """Span and trace ids from a generator of its own: the SDK's default draws from the ``random``
+    module, whose sequence other tests seed and compare (azure-core's and our jitter)."""
+
+    def __init__(self) -> None:
+        self._random = random.Random()
+
+    def generate_span_id(self) -> int:
+        return self._random.getrandbits(64) or 1
+
+    def generate_trace_id(self) -> int:
+        return self._random.getrandbits(128) or 1
+
+
 @pytest.fixture(scope="session")
 def _providers() -> None:
-    provider = TracerProvider()
+    provider = TracerProvider(id_generator=_OwnRandomIds())
     provider.add_span_processor(SimpleSpanProcessor(_SPANS))
     trace.set_tracer_provider(provider)
-    metrics.set_meter_provider(MeterProvider(metric_readers=[_METRICS]))
+    # No exemplars: their reservoirs sample with the random module too.
+    metrics.set_meter_provider(MeterProvider(metric_readers=[_METRICS], exemplar_filter=AlwaysOffExemplarFilter()))
 
 
 @pytest.fixture
@@ -208,3 +226,18 @@ async def test_a_refresh_next_to_azure_cores_own_spans(exported: InMemorySpanExp
     assert refresh.parent is not None
     assert http.parent is not None
     assert refresh.parent.span_id == http.parent.span_id == method.context.span_id
+
+
+def test_the_documented_example_prints_both_spans_the_metrics_and_the_status() -> None:
+    """``docs/examples/observe.py``, whose output the observing page shows, still runs and says what the page says."""
+    example = Path(__file__).parents[2] / "docs" / "examples" / "observe.py"
+    done = subprocess.run([sys.executable, str(example)], capture_output=True, text=True, timeout=120, check=True)
+    out = done.stdout
+    assert out.count('"name": "bgrefresh_policy.refresh_token"') == 2
+    assert '"bgrefresh.refresh.mode": "inline"' in out
+    assert '"bgrefresh.refresh.mode": "background"' in out
+    assert '"name": "bgrefresh.refreshes"' in out
+    assert "event: inline new_token" in out
+    assert "event: background new_token" in out
+    assert "TokenStatus(scopes=('api://demo/.default',)" in out
+    assert "Bearer" not in out

@@ -14,6 +14,7 @@ unanswered), 401s, CAE challenges (``authorize_request`` with claims) and close.
 from __future__ import annotations
 
 import asyncio
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,12 +28,15 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from tests.support import FakeClock, ScriptedTransport, bearer, make_request
 from tests.unit.conftest import SCOPE, make_policy
 
+# The generation a refresh was decided in, set in its task's context (see PolicyMachine).
+_DECIDED: ContextVar[int] = ContextVar("decided")
+
 
 @dataclass
 class Call:
     number: int
     claims: str | None
-    generation: int  # of the key, when the call began
+    generation: int  # of the key, when the refresh was decided
     answer: asyncio.Future[AccessTokenInfo]
 
 
@@ -69,7 +73,7 @@ class PolicyMachine(RuleBasedStateMachine):
         self.clock = FakeClock()
         self.credential = GatedCredential(self.clock)
         self.policy: Any = make_policy(self.credential, self.clock)
-        self.credential.generation = lambda: self.policy._store.generation(self.policy._default_key)
+        self._tag_calls_with_their_generation()
         self.requests: list[Request] = []
         self.explicit: list[asyncio.Task[None]] = []
         self.sends: list[asyncio.Task[Any]] = []
@@ -77,6 +81,35 @@ class PolicyMachine(RuleBasedStateMachine):
         self.attach_time: dict[int, float] = {}
         self.closed_tasks: set[asyncio.Task[Any]] = set()
         self.closed = False
+
+    def _tag_calls_with_their_generation(self) -> None:
+        """Record with each credential call the generation its refresh was decided in.
+
+        Read at the call itself, it would be off by one for a background refresh whose task takes
+        its first step (Python 3.10 and 3.11: on the loop's next pass) after a 401 has already
+        dropped the token it was refreshing.
+        """
+        refresh_parts, fetcher = self.policy._refresh_parts, self.policy._fetcher
+        decided: list[int] = []
+
+        def parts(command: Any) -> Any:
+            decided.append(command.generation)  # the driver makes the fetcher right after
+            return refresh_parts(command)
+
+        def tagged_fetcher(*args: Any) -> Any:
+            fetch, generation = fetcher(*args), decided[-1]
+
+            async def tagged() -> Any:
+                _DECIDED.set(generation)  # the refresh's own task: its context only
+                return await fetch()
+
+            return tagged
+
+        self.policy._refresh_parts, self.policy._fetcher = parts, tagged_fetcher
+        self.credential.generation = _DECIDED.get
+
+    def _key_generation(self) -> int:
+        return int(self.policy._store.generation(self.policy._default_key))
 
     def settle(self) -> None:
         for _ in range(8):
@@ -116,11 +149,11 @@ class PolicyMachine(RuleBasedStateMachine):
     def rejected_with_401(self) -> None:
         """A request through azure-core's send() answered 401: the token it carried is dropped if still cached."""
         calls_before = len(self.credential.calls)
-        generation_before = self.credential.generation()
+        generation_before = self._key_generation()
         pipeline = AsyncPipeline(ScriptedTransport(self._unauthorized), policies=[self.policy])
         self.sends.append(self.loop.create_task(pipeline.run(HttpRequest("GET", "https://example.test/"))))
         self.settle()
-        if self.credential.generation() != generation_before:
+        if self._key_generation() != generation_before:
             self.last_invalidation = max(self.last_invalidation, calls_before)
 
     @staticmethod

@@ -45,9 +45,12 @@ async def test_nothing_secret_is_logged_printed_or_raised(
 ) -> None:
     caplog.set_level(logging.DEBUG)  # every logger: ours, azure-core, azure-identity, msal
     printed: list[str] = []
+    events: list[Any] = []
     async with (
         secret_credential(emulator, retry_total=0, read_timeout=1) as credential,
-        background_policy(credential, min_validity=120, refresh_timeout=0.3, retry_delay=5) as policy,
+        background_policy(
+            credential, min_validity=120, refresh_timeout=0.3, retry_delay=5, on_refresh=events.append
+        ) as policy,
         arm_client(emulator, credential, policy) as client,
     ):
         await client.resource_groups.get("rg-alpha")  # inline
@@ -82,6 +85,8 @@ async def test_nothing_secret_is_logged_printed_or_raised(
         await broken.on_request(make_request())
     printed += [str(type_error.value), repr(type_error.value)]
 
+    printed += [repr(event) for event in events] + [repr(policy.token_status())]
+    assert len(events) >= 4  # every credential call, each told: what an operator's dashboard would keep
     secrets = {CLIENT_SECRET, "a-bare-token-string-from-a-broken-credential", *emulator.tokens.issued}
     assert len(emulator.tokens.issued) >= 3
     warnings = [r for r in caplog.records if r.name.startswith("bgrefresh_policy") and r.levelno >= logging.WARNING]
