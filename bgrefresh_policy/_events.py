@@ -27,7 +27,7 @@ class RefreshOutcome(str, enum.Enum):
     STALE = "stale"
     """The key was invalidated while the call ran (a 401, a claims challenge): result discarded."""
     CANCELLED = "cancelled"
-    """The policy's ``close()`` cancelled the call: nothing recorded."""
+    """The policy's ``close()`` cancelled the call (or its event loop ended first): nothing recorded."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,11 @@ class TokenStatus:
 
     @property
     def healthy(self) -> bool:
-        """Whether requests for this key attach a token without waiting: one is cached and valid."""
+        """Whether a valid token is cached for this key.
+
+        Requests attach it without waiting unless it has less than ``min_validity`` left; a probe
+        that wants more margin reads ``expires_in`` itself.
+        """
         return self.expires_in is not None and self.expires_in > 0
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import inspect
 from collections.abc import Callable
 from types import TracebackType
@@ -18,7 +17,7 @@ from ._flow import Flow, Refresh, explicit_flow, token_flow
 from ._key_state import Action, CachedToken, TokenKey, checked_token
 from ._outcome import Fetch, Verdict
 from ._policy_base import LOOK_AGAIN as _LOOK_AGAIN
-from ._policy_base import PolicyBase, Watched
+from ._policy_base import PolicyBase, Watched, weakly
 
 if TYPE_CHECKING:
     from ._runners import Runner
@@ -325,21 +324,22 @@ class AsyncBackgroundRefreshTokenPolicy(
 
     # --- refreshing while idle (refresh_when_idle) ---------------------------------------
 
-    def _arm_idle(self, key: TokenKey, *, at_least: float = 0.0) -> None:
+    def _arm_idle(self, key: TokenKey, *, at_least: float = 0.0, runner: Runner | None = None) -> None:
         at = self._idle_at(key)
         if at is None or self.closed:
             return
-        at = max(at, self._store.clock() + at_least)
-        try:
-            runner = self._runners.current()
-        except RuntimeError:  # concluded outside a loop (its loop closed): nothing to run a timer on
-            return
-        runner.schedule(self, key, at - self._store.clock(), functools.partial(self._idle_due, runner, key))
+        if runner is None:  # from a refresh's task, on the loop it ran on
+            try:
+                runner = self._runners.current()
+            except RuntimeError:  # concluded outside a loop (its loop closed): nothing to run a timer on
+                return
+        delay = max(at - self._store.clock(), at_least)
+        runner.schedule(self, key, delay, weakly(self._idle_due, runner, key))
 
     def _idle_due(self, runner: Runner, key: TokenKey) -> None:
         """An idle timer fired: start the background refresh no request has started, or wait on."""
         action, _, generation, mark = self._store.begin(key, runner.alive, background_allowed=not self.closed)
         if action is Action.BACKGROUND:
             self._start_background(runner, Refresh(key, generation, mark=mark), key.scopes)
-        elif action is Action.ATTACH:  # refreshed meanwhile, backing off, or not quite due: look again then
-            self._arm_idle(key, at_least=_LOOK_AGAIN)
+        elif action is Action.ATTACH:  # refreshed meanwhile, or backing off: look again then
+            self._arm_idle(key, at_least=_LOOK_AGAIN, runner=runner)

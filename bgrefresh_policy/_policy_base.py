@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -28,12 +29,30 @@ from ._sharing import Shared, shared_for
 from ._store import Finished
 from ._watch import Observers, Watch, telemetry_only
 
-__all__ = ["LOOK_AGAIN", "PolicyBase", "Watched", "flight_key"]
+__all__ = ["LOOK_AGAIN", "PolicyBase", "Watched", "flight_key", "weakly"]
 
 TokenLike = AccessToken | AccessTokenInfo
 # Seconds an idle timer that found nothing to do waits at least before it looks again: the token
 # may be a hair short of due (azure-core's rule is strict), and a timer must never spin.
 LOOK_AGAIN = 1.0
+_PAST_DUE = 0.01
+
+
+def weakly(method: Callable[..., object], *args: Any) -> Callable[[], None]:
+    """``method(*args)`` as a callable that holds ``method``'s object weakly (an idle timer's).
+
+    A policy dropped without ``close()`` is then collected, and its timers find nothing to do.
+    """
+    ref = weakref.WeakMethod(method)
+
+    def call() -> None:
+        bound = ref()
+        if bound is not None:
+            bound(*args)
+
+    return call
+
+
 # What watches one credential call: the policy's observers and the call's watch; None if nothing.
 Watched = tuple[Observers, Watch] | None
 
@@ -372,7 +391,7 @@ class PolicyBase:
                 observers, watch = watched
                 observe = functools.partial(_ended, observers, watch, error)
             verdict = self._store.finish(key, generation, result, error, mark=mark, explicit=explicit, observe=observe)
-            if self._refresh_when_idle:
+            if self._idle_timer_for(key):
                 self._arm_idle(key)
             return verdict
 
@@ -395,6 +414,11 @@ class PolicyBase:
         report = [_status(key, state, now) for key, state in states.items()]
         return sorted(report, key=lambda status: (status.scopes, status.tenant_id or ""))
 
+    def _idle_timer_for(self, key: TokenKey) -> bool:
+        """Whether finishing a refresh of ``key`` arms an idle timer: only for the policy's own key,
+        never for keys that authorize_request (claims, tenants) used once."""
+        return self._refresh_when_idle and key == self._default_key and not self.closed
+
     def _idle_at(self, key: TokenKey) -> float | None:
         """When an idle refresh of ``key`` is next due (``refresh_when_idle``); None to stop.
 
@@ -406,7 +430,8 @@ class PolicyBase:
         current = state.current if state is not None else None
         if state is None or current is None:
             return None
-        at = max(current.fresh_until, state.retry_not_before)
+        # Just past fresh_until, which is a hair before azure-core's (strict) due moment.
+        at = max(current.fresh_until + _PAST_DUE, state.retry_not_before)
         return at if at < current.expires_on - self._store.options.min_validity else None
 
     def _arm_idle(self, key: TokenKey, *, at_least: float = 0.0) -> None:

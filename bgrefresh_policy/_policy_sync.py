@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from ._key_state import Action, CachedToken, TokenKey, checked_token
 from ._options import check_wait_limit
 from ._outcome import SyncFetch, Verdict
 from ._policy_base import LOOK_AGAIN as _LOOK_AGAIN
-from ._policy_base import PolicyBase, Watched
+from ._policy_base import PolicyBase, Watched, weakly
 
 __all__ = ["BackgroundRefreshTokenPolicy"]
 
@@ -338,12 +337,12 @@ class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, 
         at = self._idle_at(key)
         if at is not None:
             delay = max(at - self._store.clock(), at_least)
-            self._runner.schedule(self, key, delay, functools.partial(self._idle_due, key))
+            self._runner.schedule(self, key, delay, weakly(self._idle_due, key))
 
     def _idle_due(self, key: TokenKey) -> None:
         """An idle timer fired: start the background refresh no request has started, or wait on."""
         action, _, generation, mark = self._store.begin(key, None, background_allowed=not self.closed)
         if action is Action.BACKGROUND:
             self._start_background(Refresh(key, generation, mark=mark), key.scopes)
-        elif action is Action.ATTACH:  # refreshed meanwhile, backing off, or not quite due: look again then
+        elif action is Action.ATTACH:  # refreshed meanwhile, or backing off: look again then
             self._arm_idle(key, at_least=_LOOK_AGAIN)

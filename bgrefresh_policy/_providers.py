@@ -25,7 +25,8 @@ def get_bearer_token_provider(credential: TokenProvider, *scopes: str, **options
     :type credential: ~azure.core.credentials.TokenProvider
     :param str scopes: the scopes, e.g. ``"https://cognitiveservices.azure.com/.default"``.
     :keyword options: those of :class:`~bgrefresh_policy.BackgroundRefreshTokenPolicy` (``enable_cae``,
-        ``min_validity``, ``retry_delay``, ``refresh_timeout``, ``share_tokens``).
+        ``min_validity``, ``retry_delay``, ``refresh_timeout``, ``share_tokens``, ``on_refresh``,
+        ``refresh_when_idle``). A provider has no ``close()``: its idle timer, if any, ends with it.
     :return: a callable returning the token string.
     :rtype: ~collections.abc.Callable[[], str]
     :raises TypeError: or ValueError, as the policy's constructor raises them.

@@ -25,7 +25,7 @@ _WITH_ERROR = (RefreshOutcome.FAILED, RefreshOutcome.TIMED_OUT)
 class Watch:
     """One credential call being watched: what its event and its span need from its start."""
 
-    __slots__ = ("background", "key", "parent", "span", "started_at", "validity_left")
+    __slots__ = ("background", "ended", "key", "parent", "span", "started_at", "validity_left")
 
     def __init__(self, key: TokenKey, background: bool, started_at: float, validity_left: float | None) -> None:
         self.key = key
@@ -34,6 +34,8 @@ class Watch:
         self.validity_left = validity_left
         self.parent: Any = None  # the requester's OpenTelemetry context
         self.span: Any = None
+        # Told once: a thread's refresh given up at refresh_timeout is recorded again when it ends.
+        self.ended = False
 
 
 class Observers:
@@ -63,18 +65,30 @@ class Observers:
 
     def call_started(self, watch: Watch) -> None:
         """The credential call begins (in its task or thread): its span starts."""
-        if self.telemetry is not None:
-            key = watch.key
-            watch.span = self.telemetry.start(
+        found = self.telemetry
+        if found is None:
+            return
+        key = watch.key
+        try:
+            watch.span = found.start(
                 key.scopes,
                 key.tenant_id,
                 background=watch.background,
                 parent=watch.parent,
                 validity_left=watch.validity_left,
             )
+        except Exception as exc:  # noqa: BLE001 - telemetry (a span processor of the user's) never breaks a refresh
+            _LOGGER.debug("OpenTelemetry failed to start a refresh span: %s: %s", type(exc).__name__, exc)
 
     def call_ended(self, watch: Watch, finished: Finished, error: BaseException | None) -> None:
-        """The outcome is recorded: the event goes to the callback, the span ends, the metrics count it."""
+        """The outcome is recorded: the event goes to the callback, the span ends, the metrics count it.
+
+        Once per call: a thread's refresh that waiters gave up at ``refresh_timeout`` is told as
+        timed out, and its late result is recorded but not told again.
+        """
+        if watch.ended:
+            return
+        watch.ended = True
         event = RefreshEvent(
             scopes=watch.key.scopes,
             tenant_id=watch.key.tenant_id,
@@ -86,8 +100,12 @@ class Observers:
             validity_left=watch.validity_left,
             next_attempt_at=finished.next_attempt_at,
         )
-        if self.telemetry is not None:
-            self.telemetry.end(watch.span, event)
+        found = self.telemetry
+        if found is not None:
+            try:
+                found.end(watch.span, event)
+            except Exception as exc:  # noqa: BLE001 - as in call_started
+                _LOGGER.debug("OpenTelemetry failed to record a refresh: %s: %s", type(exc).__name__, exc)
         if self.on_refresh is not None:
             self._tell(event)
 

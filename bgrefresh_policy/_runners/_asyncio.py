@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import sys
+import weakref
 from collections.abc import Callable, Coroutine, Hashable
 from typing import TYPE_CHECKING, Any
 
@@ -101,7 +103,8 @@ class AsyncioRunner:
         # strong references (the loop keeps only weak ones), and what concluding each one takes.
         self._tasks: dict[asyncio.Task[Verdict], tuple[Hashable, AsyncioFlight, Finish]] = {}
         # Idle-refresh timers (refresh_when_idle), one per owner and key, and their owner.
-        self._timers: dict[tuple[int, Hashable], tuple[Owner, asyncio.TimerHandle]] = {}
+        # The owner is held weakly: a policy dropped without close() is not kept alive by its timer.
+        self._timers: dict[tuple[int, Hashable], tuple[weakref.ref[Owner], asyncio.TimerHandle]] = {}
 
     @property
     def lock(self) -> asyncio.Lock:
@@ -230,7 +233,9 @@ class AsyncioRunner:
         old = self._timers.pop(slot, None)
         if old is not None:
             old[1].cancel()
-        self._timers[slot] = (owner, self.loop.call_later(max(0.0, delay), self._fire, slot, callback))
+        # In an empty context: not the context of whichever task armed it (a request's span, say).
+        handle = self.loop.call_later(max(0.0, delay), self._fire, slot, callback, context=contextvars.Context())
+        self._timers[slot] = (weakref.ref(owner), handle)
 
     def _fire(self, slot: tuple[int, Hashable], callback: Callable[[], None]) -> None:
         self._timers.pop(slot, None)
@@ -249,7 +254,7 @@ class AsyncioRunner:
 
     def _cancel_owned(self, owner: Owner) -> list[asyncio.Task[Verdict]]:
         for slot, (timer_owner, handle) in list(self._timers.items()):
-            if timer_owner is owner:
+            if timer_owner() is owner:
                 handle.cancel()
                 del self._timers[slot]
         owned = [(task, flight) for task, (_, flight, _) in self._tasks.items() if flight.owner is owner]

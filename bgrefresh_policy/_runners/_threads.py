@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
@@ -78,7 +79,8 @@ class ThreadRunner:
         # Background threads not yet ended, in start order; from before they start.
         self._threads: dict[threading.Thread, ThreadFlight] = {}
         # Idle-refresh timers (refresh_when_idle), one per owner and key, and their owner.
-        self._timers: dict[tuple[int, Hashable], tuple[Owner, threading.Timer]] = {}
+        # The owner is held weakly: a policy dropped without close() is not kept alive by its timer.
+        self._timers: dict[tuple[int, Hashable], tuple[weakref.ref[Owner], threading.Timer]] = {}
 
     @property
     def threads(self) -> list[threading.Thread]:
@@ -261,7 +263,7 @@ class ThreadRunner:
             if owner.closed:
                 return
             old = self._timers.pop(slot, None)
-            self._timers[slot] = (owner, timer)
+            self._timers[slot] = (weakref.ref(owner), timer)
         if old is not None:
             old[1].cancel()
         timer.start()
@@ -305,8 +307,8 @@ class ThreadRunner:
         """
         with self._lock:
             owner.closed = True
-            timers = [timer for slot, (timer_owner, timer) in self._timers.items() if timer_owner is owner]
-            self._timers = {slot: entry for slot, entry in self._timers.items() if entry[0] is not owner}
+            timers = [timer for timer_owner, timer in self._timers.values() if timer_owner() is owner]
+            self._timers = {slot: entry for slot, entry in self._timers.items() if entry[0]() is not owner}
         for timer in timers:
             timer.cancel()
             if timer is not threading.current_thread():

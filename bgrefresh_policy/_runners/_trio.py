@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
@@ -55,7 +56,8 @@ class TrioRunner:
         # Flights not yet done, in start order; their handle is the cancel scope close() cancels.
         self._running: dict[TrioFlight, None] = {}
         # Idle-refresh timers (refresh_when_idle), one per owner and key: each a system task.
-        self._timers: dict[tuple[int, Hashable], tuple[Owner, trio.CancelScope, trio.Event]] = {}
+        # The owner is held weakly: a policy dropped without close() is not kept alive by its timer.
+        self._timers: dict[tuple[int, Hashable], tuple[weakref.ref[Owner], trio.CancelScope, trio.Event]] = {}
 
     def alive(self) -> bool:
         return True
@@ -133,7 +135,7 @@ class TrioRunner:
         if old is not None:
             old[1].cancel()
         scope, ended = trio.CancelScope(), trio.Event()
-        self._timers[slot] = (owner, scope, ended)
+        self._timers[slot] = (weakref.ref(owner), scope, ended)
         trio.lowlevel.spawn_system_task(self._wait_then, slot, scope, ended, max(0.0, delay), callback)
 
     async def _wait_then(
@@ -155,7 +157,7 @@ class TrioRunner:
 
     async def aclose(self, owner: Owner) -> None:
         """Cancel every refresh and timer ``owner`` started and wait for all of them to end."""
-        timers = [(slot, entry) for slot, entry in self._timers.items() if entry[0] is owner]
+        timers = [(slot, entry) for slot, entry in self._timers.items() if entry[0]() is owner]
         for slot, (_, scope, _) in timers:
             scope.cancel()
             del self._timers[slot]

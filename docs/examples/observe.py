@@ -30,7 +30,7 @@ metrics.set_meter_provider(meter_provider)
 
 def on_refresh(event: RefreshEvent) -> None:
     mode = "background" if event.background else "inline"
-    print(f"event: {mode} {event.outcome.value} in {event.duration * 1000:.0f} ms, next at {event.next_attempt_at:.0f}")
+    print(f"event: {mode} {event.outcome.value} in {event.duration * 1000:.0f} ms, next at {event.next_attempt_at}")
 
 
 async def main() -> None:

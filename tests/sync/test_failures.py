@@ -66,3 +66,19 @@ def test_request_waiting_on_a_hung_refresh_with_an_expired_token_gets_a_timeout(
     assert policy.wait_for_refreshes(10)
     policy.close()
     assert attach(policy) == "Bearer token-2"  # the late answer was recorded
+
+
+def test_a_timed_out_thread_refresh_is_one_event_though_its_late_answer_is_recorded(
+    credential: SyncScriptedCredential, clock: FakeClock
+) -> None:
+    events: list[Any] = []
+    policy = make_sync_policy(credential, clock, refresh_timeout=0.05, on_refresh=events.append)
+    gate = start_stuck_refresh(policy, credential, clock)
+    clock.advance(200)  # token-1 has expired: a request waits on the stuck refresh, then gives up
+    with pytest.raises(TimeoutError):
+        attach(policy)
+    gate.set()
+    assert policy.wait_for_refreshes(10)
+    policy.close()
+    assert attach(policy) == "Bearer token-2"  # the late answer was recorded ...
+    assert [event.outcome.value for event in events] == ["new_token", "timed_out"]  # ... and told once

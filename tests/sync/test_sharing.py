@@ -71,6 +71,7 @@ def test_an_idle_sync_policy_refreshes_on_schedule_once(credential: SyncScripted
         attach(policy)
         clock.advance(2)  # due now in the policy's time; its timer fires in about a second
         eventually(lambda: credential.finished == 2)  # one call, with no request
+        assert policy.wait_for_refreshes(30)  # and its answer recorded
         credential.gate = threading.Event()  # any call from now on would hang the request below
         assert attach(policy) == "Bearer token-2"
         assert len(credential.calls) == 2

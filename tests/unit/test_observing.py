@@ -5,14 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import logging
+import time
+import weakref
 from typing import Any, ClassVar
 
 import pytest
 from azure.core.exceptions import HttpResponseError
 
 from bgrefresh_policy import RefreshEvent, RefreshOutcome, TokenStatus
-from tests.support import FakeClock, LoopClock, ScriptedCredential, bearer, make_request, refresh_begins
+from tests.support import (
+    FakeClock,
+    LoopClock,
+    ScriptedCredential,
+    bearer,
+    eventually_async,
+    make_request,
+    refresh_begins,
+)
 from tests.unit.conftest import SCOPE, make_policy
 
 LIFETIME = 3600
@@ -270,3 +281,71 @@ async def test_close_cancels_the_idle_timer(
     clock.advance(DUE_AT)
     await loop_clock.advance(DUE_AT)
     assert len(credential.calls) == 1
+
+
+async def test_an_idle_policy_refreshes_on_the_real_clock(credential: ScriptedCredential) -> None:
+    """No fake clock: the timer fires just past the due moment and finds the token due (azure-core's rule is strict)."""
+    from bgrefresh_policy import AsyncBackgroundRefreshTokenPolicy
+
+    credential.clock = time.time
+    credential.lifetime = 301  # due within a second of being issued (expiry is whole seconds)
+    events: list[RefreshEvent] = []
+    policy: Any = AsyncBackgroundRefreshTokenPolicy(
+        credential, SCOPE, refresh_when_idle=True, min_validity=10, on_refresh=events.append
+    )
+    policy._store.draw_jitter = lambda: 0
+    await policy.on_request(make_request())
+    await eventually_async(lambda: len(events) == 2)  # by the timer alone
+    assert events[1].background
+    assert events[1].outcome is RefreshOutcome.NEW_TOKEN
+    request = make_request()
+    await policy.on_request(request)
+    assert bearer(request) == "Bearer token-2"
+    await policy.close()
+
+
+async def test_a_policy_dropped_without_close_is_not_kept_alive_by_its_idle_timer(
+    credential: ScriptedCredential, clock: FakeClock
+) -> None:
+    policy = make_policy(credential, clock, refresh_when_idle=True)
+    await policy.on_request(make_request())
+    runner = policy._runners.current()
+    assert len(runner._timers) == 1
+    dropped = weakref.ref(policy)
+    del policy
+    gc.collect()
+    assert dropped() is None
+    for _, handle in list(runner._timers.values()):
+        handle._run()  # the timer firing late finds nothing to do
+    assert len(credential.calls) == 1
+
+
+async def test_idle_timers_only_for_the_policys_own_key(credential: ScriptedCredential, clock: FakeClock) -> None:
+    policy = make_policy(credential, clock, refresh_when_idle=True)
+    await policy.authorize_request(make_request(), SCOPE, tenant_id="other", claims='{"a": 1}')
+    assert policy._runners.current()._timers == {}
+    await policy.on_request(make_request())
+    assert [key for _, key in policy._runners.current()._timers] == [policy._default_key]
+    await policy.close()
+
+
+async def test_telemetry_that_raises_never_breaks_a_request(
+    credential: ScriptedCredential, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Broken:
+        def current_context(self) -> None:
+            return None
+
+        def start(self, *args: Any, **kwargs: Any) -> Any:
+            raise ValueError("span processor exploded")
+
+        def end(self, *args: Any) -> None:
+            raise ValueError("exporter exploded")
+
+    monkeypatch.setattr("bgrefresh_policy._watch.telemetry", Broken)
+    events: list[RefreshEvent] = []
+    policy = make_policy(credential, clock, on_refresh=events.append)
+    request = make_request()
+    await policy.on_request(request)
+    assert bearer(request) == "Bearer token-1"
+    assert [event.outcome for event in events] == [RefreshOutcome.NEW_TOKEN]
