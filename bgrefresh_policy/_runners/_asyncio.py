@@ -137,7 +137,10 @@ class AsyncioRunner:
         task = _create_task(self.loop, self._run(flight_key, flight, fetch, finish, timeout))
         flight.handle = task
         self._tasks[task] = (flight_key, flight, finish)
-        task.add_done_callback(self._settle)
+        if task.done():  # an eager task (3.12+) that finished inside create_task: settle it now, not
+            self._settle(task)  # on the loop's next pass, so nothing holds it (or the policy) till then
+        else:
+            task.add_done_callback(self._settle)
         return flight
 
     def _conclude(self, flight_key: Hashable, flight: AsyncioFlight, finish: Finish, result: Any, error: Any) -> None:
