@@ -64,7 +64,7 @@ class ThreadRunner:
     given up by the requests waiting on it, and its thread runs on until the credential returns.
     """
 
-    __slots__ = ("_ended", "_lock", "_threads", "_timers", "flights")
+    __slots__ = ("_ended", "_lock", "_started_timers", "_threads", "_timers", "flights")
 
     def __init__(self) -> None:
         # Protects flights, _threads, _ended, each owner's closed flag, and each flight's pending
@@ -81,6 +81,9 @@ class ThreadRunner:
         # Idle-refresh timers (refresh_when_idle), one per owner and key, and their owner.
         # The owner is held weakly: a policy dropped without close() is not kept alive by its timer.
         self._timers: dict[tuple[int, Hashable], tuple[weakref.ref[Owner], threading.Timer]] = {}
+        # Every timer thread started and maybe not ended yet (a fired one leaves _timers before its
+        # thread ends): what close() joins. Pruned of ended ones as new ones start.
+        self._started_timers: list[tuple[weakref.ref[Owner], threading.Timer]] = []
 
     @property
     def threads(self) -> list[threading.Thread]:
@@ -264,16 +267,21 @@ class ThreadRunner:
                 return
             old = self._timers.pop(slot, None)
             self._timers[slot] = (weakref.ref(owner), timer)
+            started = [(ref, thread) for ref, thread in self._started_timers if thread.is_alive()]
+            self._started_timers = [*started, (weakref.ref(owner), timer)]
         if old is not None:
             old[1].cancel()
         timer.start()
 
     def _fire(self, slot: tuple[int, Hashable], callback: Callable[[], None]) -> None:
-        with self._lock:
-            entry = self._timers.get(slot)
-            if entry is not None and entry[1] is threading.current_thread():
-                del self._timers[slot]
-        callback()
+        # The timer stays listed while its callback runs, so that a close() meanwhile joins it.
+        try:
+            callback()
+        finally:
+            with self._lock:
+                entry = self._timers.get(slot)
+                if entry is not None and entry[1] is threading.current_thread():
+                    del self._timers[slot]
 
     def join(self, timeout: float | None = None, owner: Owner | None = None) -> bool:
         """Wait until no background thread is running, including ones that start meanwhile.
@@ -307,7 +315,7 @@ class ThreadRunner:
         """
         with self._lock:
             owner.closed = True
-            timers = [timer for timer_owner, timer in self._timers.values() if timer_owner() is owner]
+            timers = [timer for timer_owner, timer in self._started_timers if timer_owner() is owner]
             self._timers = {slot: entry for slot, entry in self._timers.items() if entry[0]() is not owner}
         for timer in timers:
             timer.cancel()
