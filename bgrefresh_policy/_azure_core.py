@@ -86,10 +86,11 @@ def enforce_https(request: Any) -> None:
     :raises ~azure.core.exceptions.ServiceRequestError: an http URL, https not turned off.
     """
     context = request.context
+    scheme = request.http_request.url[:5]
     if (
-        "enforce_https" in context.options
+        (context.options and "enforce_https" in context.options)  # options are nearly always empty
         or "enforce_https" in context
-        or request.http_request.url[:5].lower() != "https"
+        or (scheme != "https" and scheme.lower() != "https")  # lower() only for the rare spelling
     ):
         _enforce_https(request)
 

@@ -284,7 +284,7 @@ class PolicyBase:
 
     def _attach(self, request: PipelineRequest[Any], key: TokenKey, cached: CachedToken) -> None:
         self._token_key = key
-        request.http_request.headers["Authorization"] = "Bearer " + cached.token.token
+        request.http_request.headers["Authorization"] = cached.header
 
     def _attachable_own(self) -> CachedToken | None:
         """The token of the policy's own key if a request attaches it as it is; None if it has more to do.
@@ -313,7 +313,7 @@ class PolicyBase:
                 return False
         enforce_https(request)
         self._token_key = self._default_key
-        request.http_request.headers["Authorization"] = "Bearer " + cached.token.token
+        request.http_request.headers["Authorization"] = cached.header
         return True
 
     def _shared_for_challenge(
@@ -330,7 +330,7 @@ class PolicyBase:
             return False
         key = TokenKey.of(scopes, kwargs.get("tenant_id"))
         cached = self._fresh_for(key)
-        if cached is None or request.http_request.headers.get("Authorization") == "Bearer " + cached.token.token:
+        if cached is None or request.http_request.headers.get("Authorization") == cached.header:
             return False
         self._attach(request, key, cached)
         return True

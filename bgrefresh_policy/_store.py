@@ -238,7 +238,7 @@ class TokenStore:
             carried = [
                 (key, state.current.serial)
                 for key, state in self._all().items()
-                if state.current is not None and "Bearer " + state.current.token.token == authorization
+                if state.current is not None and state.current.header == authorization
             ]
         for key, serial in carried:
             self.invalidate(key, serial)

@@ -10,7 +10,7 @@ import pytest
 from azure.core import __version__ as azure_core_version
 from azure.core.credentials import AccessTokenInfo
 from azure.core.exceptions import ServiceRequestError
-from azure.core.pipeline import Pipeline
+from azure.core.pipeline import Pipeline, PipelineContext, PipelineRequest
 from azure.core.pipeline.policies import BearerTokenCredentialPolicy
 from azure.core.rest import HttpRequest
 
@@ -28,8 +28,33 @@ from tests.support import (
     make_request,
 )
 from tests.sync.conftest import SCOPE, attach, blocked_in_policy, make_sync_policy, prime
+from tests.unit.test_drop_in import HTTPS_CASES
 
 CLAIMS = '{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}'
+
+
+def _https_outcome(policy: Any, url: str, options: dict[str, Any]) -> str:
+    policy.on_request(make_request())  # the token is cached: the next one takes the hot path
+    request = PipelineRequest(HttpRequest("GET", url), PipelineContext(None, **options))
+    try:
+        policy.on_request(request)
+    except ServiceRequestError:
+        return "refused"
+    return "attached" if request.http_request.headers["Authorization"].startswith("Bearer ") else "no header"
+
+
+@pytest.mark.parametrize(("url", "options", "expected"), HTTPS_CASES)
+def test_https_rule_with_a_cached_token_is_azure_cores(
+    url: str, options: dict[str, Any], expected: str, clock: FakeClock
+) -> None:
+    ours: Any = BackgroundRefreshTokenPolicy(SyncScriptedCredential(clock=clock), SCOPE)
+    theirs = BearerTokenCredentialPolicy(SyncScriptedCredential(clock=clock), SCOPE)
+    outcome = _https_outcome(ours, url, dict(options))
+    assert outcome == _https_outcome(theirs, url, dict(options))
+    assert outcome == (
+        "refused" if url.startswith(("http:", "ftp:")) and options.get("enforce_https", True) else "attached"
+    )
+    ours.close()
 
 
 def token_number(authorization: str | None) -> int:

@@ -8,7 +8,7 @@ import pytest
 from azure.core import AsyncPipelineClient
 from azure.core.credentials import AccessTokenInfo
 from azure.core.exceptions import ServiceRequestError
-from azure.core.pipeline import AsyncPipeline
+from azure.core.pipeline import AsyncPipeline, PipelineContext, PipelineRequest
 from azure.core.pipeline.policies import (
     AsyncBearerTokenCredentialPolicy,
     AsyncRedirectPolicy,
@@ -28,6 +28,42 @@ def test_is_an_azure_core_bearer_policy() -> None:
 async def test_https_is_enforced(policy: Any) -> None:
     with pytest.raises(ServiceRequestError, match="non-TLS"):
         await policy.on_request(make_request("http://management.example.test/"))
+
+
+# With a token cached, azure-core's https rule still decides: case-insensitive scheme, opt-out by option or context.
+HTTPS_CASES = [
+    ("https://management.example.test/", {}, "attached"),
+    ("HTTPS://MANAGEMENT.EXAMPLE.TEST/", {}, "attached"),
+    ("Https://management.example.test/", {}, "attached"),
+    ("http://management.example.test/", {}, "refused"),
+    ("ftp://management.example.test/", {}, "refused"),
+    ("http://localhost:8080/", {"enforce_https": False}, "attached"),
+    ("http://localhost:8080/", {"enforce_https": True}, "refused"),
+]
+
+
+async def _https_outcome(policy: Any, url: str, options: dict[str, Any]) -> str:
+    await policy.on_request(make_request())  # the token is cached: the next one takes the hot path
+    request = PipelineRequest(HttpRequest("GET", url), PipelineContext(None, **options))
+    try:
+        await policy.on_request(request)
+    except ServiceRequestError:
+        return "refused"
+    return "attached" if request.http_request.headers["Authorization"].startswith("Bearer ") else "no header"
+
+
+@pytest.mark.parametrize(("url", "options", "expected"), HTTPS_CASES)
+async def test_https_rule_with_a_cached_token_is_azure_cores(
+    url: str, options: dict[str, Any], expected: str, clock: FakeClock
+) -> None:
+    ours: Any = AsyncBackgroundRefreshTokenPolicy(ScriptedCredential(clock=clock), SCOPE)
+    theirs = AsyncBearerTokenCredentialPolicy(ScriptedCredential(clock=clock), SCOPE)
+    outcome = await _https_outcome(ours, url, dict(options))
+    assert outcome == await _https_outcome(theirs, url, dict(options))
+    assert outcome == (
+        "refused" if url.startswith(("http:", "ftp:")) and options.get("enforce_https", True) else "attached"
+    )
+    await ours.close()
 
 
 async def test_enforce_https_opt_out(policy: Any, credential: ScriptedCredential) -> None:
