@@ -14,10 +14,9 @@ from azure.core.pipeline.policies import AsyncBearerTokenCredentialPolicy
 from ._azure_core import AsyncHTTPResponseType, HTTPRequestType, challenge_flow, enforce_https
 from ._events import RefreshEvent
 from ._flow import Flow, Refresh, explicit_flow, token_flow
-from ._key_state import Action, CachedToken, TokenKey, checked_token
+from ._key_state import CachedToken, TokenKey, checked_token
 from ._outcome import Fetch, Verdict
-from ._policy_base import LOOK_AGAIN as _LOOK_AGAIN
-from ._policy_base import PolicyBase, Watched, weakly
+from ._policy_base import PolicyBase, Watched, refresh_name
 
 if TYPE_CHECKING:
     from ._runners import Runner
@@ -303,13 +302,9 @@ class AsyncBackgroundRefreshTokenPolicy(
         # Joins the refresh already in flight for this key and generation, if any (a background one too).
         flight = runner.flights.get(flight_key)
         if flight is None:
-            flight = runner.start(flight_key, self._fetcher(scopes, kwargs, watched), finish, timeout=None, owner=self)
+            fetch = self._fetcher(scopes, kwargs, watched)
+            flight = runner.start(flight_key, fetch, finish, timeout=None, name=refresh_name(command.key), owner=self)
         return await runner.wait(flight)
-
-    def _start_background(self, runner: Runner, command: Refresh, scopes: tuple[str, ...]) -> None:
-        flight_key, kwargs, finish, watched = self._refresh_parts(command)
-        fetch = self._fetcher(scopes, kwargs, watched)
-        runner.start(flight_key, fetch, finish, timeout=self._store.options.refresh_timeout, owner=self)
 
     def _fetcher(self, scopes: tuple[str, ...], kwargs: dict[str, Any], watched: Watched) -> Fetch:
         method = self._credential_method()
@@ -322,24 +317,8 @@ class AsyncBackgroundRefreshTokenPolicy(
 
         return fetch
 
-    # --- refreshing while idle (refresh_when_idle) ---------------------------------------
-
-    def _arm_idle(self, key: TokenKey, *, at_least: float = 0.0, runner: Runner | None = None) -> None:
-        at = self._idle_at(key)
-        if at is None or self.closed:
-            return
-        if runner is None:  # from a refresh's task, on the loop it ran on
-            try:
-                runner = self._runners.current()
-            except RuntimeError:  # concluded outside a loop (its loop closed): nothing to run a timer on
-                return
-        delay = max(at - self._store.clock(), at_least)
-        runner.schedule(self, key, delay, weakly(self._idle_due, runner, key))
-
-    def _idle_due(self, runner: Runner, key: TokenKey) -> None:
-        """An idle timer fired: start the background refresh no request has started, or wait on."""
-        action, _, generation, mark = self._store.begin(key, runner.alive, background_allowed=not self.closed)
-        if action is Action.BACKGROUND:
-            self._start_background(runner, Refresh(key, generation, mark=mark), key.scopes)
-        elif action is Action.ATTACH:  # refreshed meanwhile, or backing off: look again then
-            self._arm_idle(key, at_least=_LOOK_AGAIN, runner=runner)
+    def _timer_runner(self) -> Runner | None:
+        try:  # from a refresh's task, on the loop it ran on
+            return self._runners.current()
+        except RuntimeError:  # concluded outside a loop (its loop closed): nothing to run a timer on
+            return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import weakref
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.core.credentials import AccessToken, AccessTokenInfo
 from azure.core.pipeline import PipelineRequest
@@ -13,7 +13,7 @@ from azure.core.pipeline import PipelineRequest
 from ._azure_core import cae_enabled, enforce_https
 from ._events import RefreshEvent, TokenStatus
 from ._flow import Refresh
-from ._key_state import BackgroundMark, CachedToken, KeyState, TokenKey, checked_token
+from ._key_state import Action, BackgroundMark, CachedToken, KeyState, TokenKey, checked_token
 from ._options import (
     check_callback,
     check_credential,
@@ -29,13 +29,21 @@ from ._sharing import Shared, shared_for
 from ._store import Finished
 from ._watch import Observers, Watch, telemetry_only
 
-__all__ = ["LOOK_AGAIN", "PolicyBase", "Watched", "flight_key", "weakly"]
+if TYPE_CHECKING:
+    from ._runners import BackgroundRunner
+
+__all__ = ["LOOK_AGAIN", "PolicyBase", "Watched", "flight_key", "refresh_name", "weakly"]
 
 TokenLike = AccessToken | AccessTokenInfo
 # Seconds an idle timer that found nothing to do waits at least before it looks again: the token
 # may be a hair short of due (azure-core's rule is strict), and a timer must never spin.
 LOOK_AGAIN = 1.0
 _PAST_DUE = 0.01
+
+
+def refresh_name(key: TokenKey) -> str:
+    """The name of the task or thread that refreshes ``key``'s token, as debuggers and thread dumps show it."""
+    return f"bgrefresh token refresh for {' '.join(key.scopes)}"
 
 
 def weakly(method: Callable[..., object], *args: Any) -> Callable[[], None]:
@@ -434,8 +442,42 @@ class PolicyBase:
         at = max(current.fresh_until + _PAST_DUE, state.retry_not_before)
         return at if at < current.expires_on - self._store.options.min_validity else None
 
-    def _arm_idle(self, key: TokenKey, *, at_least: float = 0.0) -> None:
-        """Schedule an idle refresh of ``key`` on the policy's runtime (:meth:`_idle_at`), ``at_least`` s on."""
+    def _arm_idle(self, key: TokenKey, *, at_least: float = 0.0, runner: BackgroundRunner | None = None) -> None:
+        """Schedule an idle refresh of ``key`` (:meth:`_idle_at`), ``at_least`` s on, on ``runner``
+        or else the one the calling code runs on."""
+        at = self._idle_at(key)
+        if at is None or self.closed:
+            return
+        runner = runner if runner is not None else self._timer_runner()
+        if runner is not None:
+            delay = max(at - self._store.clock(), at_least)
+            runner.schedule(self, key, delay, weakly(self._idle_due, runner, key))
+
+    def _idle_due(self, runner: BackgroundRunner, key: TokenKey) -> None:
+        """An idle timer fired: start the background refresh no request has started, or wait on."""
+        action, _, generation, mark = self._store.begin(key, runner.alive, background_allowed=not self.closed)
+        if action is Action.BACKGROUND:
+            self._start_background(runner, Refresh(key, generation, mark=mark), key.scopes)
+        elif action is Action.ATTACH:  # refreshed meanwhile, or backing off: look again then
+            self._arm_idle(key, at_least=LOOK_AGAIN, runner=runner)
+
+    def _start_background(self, runner: BackgroundRunner, command: Refresh, scopes: tuple[str, ...]) -> None:
+        flight_key, kwargs, finish, watched = self._refresh_parts(command)
+        runner.start(
+            flight_key,
+            self._fetcher(scopes, kwargs, watched),
+            finish,
+            timeout=self._store.options.refresh_timeout,
+            name=refresh_name(command.key),
+            owner=self,
+        )
+
+    def _timer_runner(self) -> BackgroundRunner | None:
+        """The runner an idle timer armed here runs on; None where there is none (a closed loop)."""
+        raise NotImplementedError
+
+    def _fetcher(self, scopes: tuple[str, ...], kwargs: dict[str, Any], watched: Watched) -> Callable[[], Any]:
+        """What asks the credential for one refresh, on the policy's runtime."""
         raise NotImplementedError
 
     # --- pickling: runtime objects and cached tokens stay behind -------------------------

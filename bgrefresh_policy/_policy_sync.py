@@ -6,7 +6,7 @@ import logging
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.core.credentials import TokenProvider
 from azure.core.pipeline import PipelineRequest, PipelineResponse
@@ -18,8 +18,10 @@ from ._flow import Flow, Refresh, explicit_flow, token_flow
 from ._key_state import Action, CachedToken, TokenKey, checked_token
 from ._options import check_wait_limit
 from ._outcome import SyncFetch, Verdict
-from ._policy_base import LOOK_AGAIN as _LOOK_AGAIN
-from ._policy_base import PolicyBase, Watched, weakly
+from ._policy_base import PolicyBase, Watched
+
+if TYPE_CHECKING:
+    from ._runners._threads import ThreadRunner
 
 __all__ = ["BackgroundRefreshTokenPolicy"]
 
@@ -295,7 +297,7 @@ class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, 
 
     def _carry_out(self, command: Refresh, scopes: tuple[str, ...]) -> Verdict | None:
         if command.background:
-            self._start_background(command, scopes)
+            self._start_background(self._runner, command, scopes)
             return None
         flight_key, kwargs, finish, watched = self._refresh_parts(command)
         fetch = self._fetcher(scopes, kwargs, watched)
@@ -309,17 +311,6 @@ class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, 
         decided = self._store.decision(key, background_allowed=not self.closed)
         return decided == (Action.INLINE, generation)
 
-    def _start_background(self, command: Refresh, scopes: tuple[str, ...]) -> None:
-        flight_key, kwargs, finish, watched = self._refresh_parts(command)
-        self._runner.start(
-            flight_key,
-            self._fetcher(scopes, kwargs, watched),
-            finish,
-            timeout=self._store.options.refresh_timeout,
-            name=f"bgrefresh token refresh for {' '.join(command.key.scopes)}",
-            owner=self,
-        )
-
     def _fetcher(self, scopes: tuple[str, ...], kwargs: dict[str, Any], watched: Watched) -> SyncFetch:
         method = self._credential_method()
 
@@ -331,18 +322,5 @@ class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, 
 
         return fetch
 
-    # --- refreshing while idle (refresh_when_idle) ---------------------------------------
-
-    def _arm_idle(self, key: TokenKey, *, at_least: float = 0.0) -> None:
-        at = self._idle_at(key)
-        if at is not None:
-            delay = max(at - self._store.clock(), at_least)
-            self._runner.schedule(self, key, delay, weakly(self._idle_due, key))
-
-    def _idle_due(self, key: TokenKey) -> None:
-        """An idle timer fired: start the background refresh no request has started, or wait on."""
-        action, _, generation, mark = self._store.begin(key, None, background_allowed=not self.closed)
-        if action is Action.BACKGROUND:
-            self._start_background(Refresh(key, generation, mark=mark), key.scopes)
-        elif action is Action.ATTACH:  # refreshed meanwhile, or backing off: look again then
-            self._arm_idle(key, at_least=_LOOK_AGAIN)
+    def _timer_runner(self) -> ThreadRunner:
+        return self._runner

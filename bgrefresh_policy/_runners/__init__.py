@@ -18,6 +18,26 @@ if TYPE_CHECKING:
     from .._sharing import Owner
     from ._asyncio import AsyncioRunner
 
+    class BackgroundRunner(Protocol):
+        """What starting a background refresh and an idle timer needs, on any runtime."""
+
+        @property
+        def alive(self) -> Callable[[], bool] | None:
+            """Whether the runner's event loop is still open; None where it cannot close (threads)."""
+
+        def start(
+            self,
+            flight_key: Hashable,
+            fetch: Callable[[], Any],
+            finish: Finish,
+            *,
+            timeout: float,
+            name: str,
+            owner: Owner,
+        ) -> Any: ...
+
+        def schedule(self, owner: Owner, key: Hashable, delay: float, callback: Callable[[], None]) -> None: ...
+
     class Runner(Protocol):
         """What the async policy needs of an event loop: ``AsyncioRunner`` or ``TrioRunner``."""
 
@@ -29,7 +49,14 @@ if TYPE_CHECKING:
         def alive(self) -> bool: ...
 
         def start(
-            self, flight_key: Hashable, fetch: Fetch, finish: Finish, *, timeout: float | None, owner: Owner
+            self,
+            flight_key: Hashable,
+            fetch: Fetch,
+            finish: Finish,
+            *,
+            timeout: float | None,
+            name: str,
+            owner: Owner,
         ) -> Any: ...
 
         async def wait(self, flight: Any) -> Verdict: ...

@@ -34,15 +34,19 @@ if sys.version_info >= (3, 11):
 
     if sys.version_info >= (3, 12):
 
-        def _create_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Verdict]) -> asyncio.Task[Verdict]:
+        def _create_task(
+            loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Verdict], name: str
+        ) -> asyncio.Task[Verdict]:
             # Eager: the credential call has begun when this returns, without the request that
             # started the refresh yielding to the loop (a whole pass of its ready queue) for it.
-            return asyncio.Task(coro, loop=loop, eager_start=True)
+            return asyncio.Task(coro, loop=loop, name=name, eager_start=True)
 
     else:  # no eager tasks: the credential call begins on the loop's next pass
 
-        def _create_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Verdict]) -> asyncio.Task[Verdict]:
-            return loop.create_task(coro)
+        def _create_task(
+            loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Verdict], name: str
+        ) -> asyncio.Task[Verdict]:
+            return loop.create_task(coro, name=name)
 
 else:  # pragma: no cover - Python 3.10 has no Task.cancelling()
 
@@ -55,8 +59,10 @@ else:  # pragma: no cover - Python 3.10 has no Task.cancelling()
             self.cancel_requested = True
             return super().cancel(msg)
 
-    def _create_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Verdict]) -> asyncio.Task[Verdict]:
-        return _Task(coro, loop=loop)
+    def _create_task(
+        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Verdict], name: str
+    ) -> asyncio.Task[Verdict]:
+        return _Task(coro, loop=loop, name=name)
 
     def _cancel_requested(task: asyncio.Task[Any] | None) -> bool:
         return getattr(task, "cancel_requested", True)
@@ -118,7 +124,7 @@ class AsyncioRunner:
         return not self.loop.is_closed()
 
     def start(
-        self, flight_key: Hashable, fetch: Fetch, finish: Finish, *, timeout: float | None, owner: Owner
+        self, flight_key: Hashable, fetch: Fetch, finish: Finish, *, timeout: float | None, name: str, owner: Owner
     ) -> AsyncioFlight:
         """Start a refresh task and make it joinable under ``flight_key``.
 
@@ -126,6 +132,7 @@ class AsyncioRunner:
         :param fetch: asks the credential.
         :param finish: records the outcome and returns the verdict.
         :keyword timeout: seconds after which the refresh is cancelled and fails, or None.
+        :keyword str name: the task's name.
         :keyword owner: the policy starting it.
         :return: the flight.
         :rtype: AsyncioFlight
@@ -134,7 +141,7 @@ class AsyncioRunner:
         # Joinable before the task exists: under an eager task factory (Python 3.12+) a
         # credential answering from its cache finishes inside create_task.
         self.flights[flight_key] = flight
-        task = _create_task(self.loop, self._run(flight_key, flight, fetch, finish, timeout))
+        task = _create_task(self.loop, self._run(flight_key, flight, fetch, finish, timeout), name)
         flight.handle = task
         self._tasks[task] = (flight_key, flight, finish)
         if task.done():  # an eager task (3.12+) that finished inside create_task: settle it now, not

@@ -66,6 +66,9 @@ class ThreadRunner:
 
     __slots__ = ("_ended", "_lock", "_started_timers", "_threads", "_timers", "flights")
 
+    # Threads outlive no event loop: a background mark of theirs never goes stale that way.
+    alive: None = None
+
     def __init__(self) -> None:
         # Protects flights, _threads, _ended, each owner's closed flag, and each flight's pending
         # work and its concluded and timed_out flags: held for bookkeeping only, never across a

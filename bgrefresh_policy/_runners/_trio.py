@@ -63,7 +63,7 @@ class TrioRunner:
         return True
 
     def start(
-        self, flight_key: Hashable, fetch: Fetch, finish: Finish, *, timeout: float | None, owner: Owner
+        self, flight_key: Hashable, fetch: Fetch, finish: Finish, *, timeout: float | None, name: str, owner: Owner
     ) -> TrioFlight:
         """Start a refresh as a system task and make it joinable under ``flight_key``.
 
@@ -71,13 +71,14 @@ class TrioRunner:
         :param fetch: asks the credential.
         :param finish: records the outcome and returns the verdict.
         :keyword timeout: seconds after which the refresh is cancelled and fails, or None.
+        :keyword str name: the task's name.
         :keyword owner: the policy starting it.
         :return: the flight.
         :rtype: TrioFlight
         """
         flight = TrioFlight(owner)
         try:
-            trio.lowlevel.spawn_system_task(self._run, flight_key, flight, fetch, finish, timeout)
+            trio.lowlevel.spawn_system_task(self._run, flight_key, flight, fetch, finish, timeout, name=name)
         except RuntimeError:  # the run is ending: record it, so the running mark is cleared
             finish(None, RefreshAbandoned("the trio run is ending"))
             raise

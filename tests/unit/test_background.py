@@ -18,6 +18,7 @@ from tests.support import (
     make_request,
     refresh_begins,
 )
+from tests.unit.conftest import SCOPE, make_policy
 
 
 async def prime(policy: Any, clock: FakeClock, *, age: float = 3400) -> None:
@@ -166,3 +167,25 @@ async def test_refresh_that_finishes_inside_create_task_is_not_left_joinable(
         assert bearer(request) == "Bearer token-2"
     finally:
         asyncio.get_running_loop().set_task_factory(None)
+
+
+class TaskNamingCredential(ScriptedCredential):
+    """Records the name of the task each credential call runs in."""
+
+    task_names: list[str]
+
+    async def get_token_info(self, *scopes: str, options: Any = None) -> Any:
+        task = asyncio.current_task()
+        self.task_names.append(task.get_name() if task is not None else "")
+        return await super().get_token_info(*scopes, options=options)
+
+
+async def test_refresh_tasks_are_named_for_their_scopes(clock: FakeClock) -> None:
+    credential = TaskNamingCredential(clock=clock)
+    credential.task_names = []
+    policy = make_policy(credential, clock)
+    await prime(policy, clock)  # an inline refresh
+    await policy.on_request(make_request())  # a background one
+    await asyncio.wait_for(policy.wait_for_refreshes(), HANG_GUARD)
+    assert credential.task_names == [f"bgrefresh token refresh for {SCOPE}"] * 2
+    await policy.close()

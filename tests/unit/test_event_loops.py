@@ -138,6 +138,28 @@ def test_trio_background_refresh() -> None:
     trio.run(main)
 
 
+def test_trio_refresh_tasks_are_named_for_their_scopes() -> None:
+    clock = FakeClock()
+    names: list[str] = []
+
+    class TaskNamingCredential(ScriptedCredential):
+        async def get_token_info(self, *scopes: str, options: Any = None) -> Any:
+            names.append(trio.lowlevel.current_task().name)
+            return await super().get_token_info(*scopes, options=options)
+
+    policy = make_policy(TaskNamingCredential(clock=clock), clock)
+
+    async def main() -> None:
+        await policy.on_request(make_request())  # an inline refresh
+        clock.advance(3400)
+        await policy.on_request(make_request())  # a background one
+        with trio.fail_after(HANG_GUARD):
+            await policy.wait_for_refreshes()
+
+    trio.run(main)
+    assert names == [f"bgrefresh token refresh for {SCOPE}"] * 2
+
+
 def test_trio_inline_refresh_survives_the_starter_being_cancelled() -> None:
     clock = FakeClock()
     credential = ScriptedCredential(clock=clock)
