@@ -3,7 +3,8 @@
 Every measurement runs azure-core's plain ``AsyncBearerTokenCredentialPolicy`` /
 ``BearerTokenCredentialPolicy`` and ours on the same ~2 KB token, in batches interleaved round by
 round (ABAB, then BABA), and reports the minimum, median and maximum of the per-round ratios
-ours / azure-core's: a machine busy with other work slows both sides of a round alike.
+ours / azure-core's: a machine busy with other work slows both sides of a round alike. Each timed
+batch starts after a full garbage collection and runs with the cyclic collector off.
 """
 
 from __future__ import annotations
