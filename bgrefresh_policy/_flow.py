@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._key_state import Action, BackgroundMark, CachedToken, TokenKey
 from ._outcome import RETRY, Verdict
-from ._sharing import Owner
 from ._store import TokenStore
+
+if TYPE_CHECKING:
+    from ._runners._protocols import Owner
 
 __all__ = ["Flow", "Refresh", "explicit_flow", "token_flow"]
 

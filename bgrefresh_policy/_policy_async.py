@@ -19,7 +19,7 @@ from ._outcome import Fetch, Verdict
 from ._policy_base import PolicyBase, Watched, refresh_name
 
 if TYPE_CHECKING:
-    from ._runners import Runner
+    from ._runners._protocols import Runner
 
 __all__ = ["AsyncBackgroundRefreshTokenPolicy"]
 

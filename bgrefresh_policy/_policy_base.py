@@ -30,7 +30,7 @@ from ._store import Finished
 from ._watch import Observers, Watch, telemetry_only
 
 if TYPE_CHECKING:
-    from ._runners import BackgroundRunner
+    from ._runners._protocols import BackgroundRunner
 
 __all__ = ["LOOK_AGAIN", "PolicyBase", "Watched", "flight_key", "refresh_name", "weakly"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from ._options import RefreshOptions
 from ._store import TokenStore
@@ -19,17 +19,7 @@ if TYPE_CHECKING:
     from ._runners import RunnerRegistry
     from ._runners._threads import ThreadRunner
 
-__all__ = ["Owner", "Shared", "shared_count", "shared_for"]
-
-
-class Owner(Protocol):
-    """What starts refreshes among those shared: a policy, which owns the ones it started.
-
-    The runners tag every refresh with its owner; a policy's ``close()`` sets ``closed`` and
-    cancels (or joins) its own refreshes only, leaving those other policies rely on.
-    """
-
-    closed: bool
+__all__ = ["Shared", "shared_count", "shared_for"]
 
 
 class Shared:

@@ -7,88 +7,16 @@ asyncio nor trio, and the sync policy never loads them.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import asyncio
-    from typing import Protocol
 
-    from .._outcome import Fetch, Finish, Verdict
-    from .._sharing import Owner
     from ._asyncio import AsyncioRunner
-
-    class BackgroundRunner(Protocol):
-        """What starting a background refresh and an idle timer needs, on any runtime."""
-
-        @property
-        def alive(self) -> Callable[[], bool] | None:
-            """Whether the runner's event loop is still open; None where it cannot close (threads)."""
-
-        def start(
-            self,
-            flight_key: Hashable,
-            fetch: Callable[[], Any],
-            finish: Finish,
-            *,
-            timeout: float,
-            name: str,
-            owner: Owner,
-        ) -> Any: ...
-
-        def schedule(self, owner: Owner, key: Hashable, delay: float, callback: Callable[[], None]) -> None: ...
-
-    class Runner(Protocol):
-        """What the async policy needs of an event loop: ``AsyncioRunner`` or ``TrioRunner``."""
-
-        flights: dict[Hashable, Any]
-
-        @property
-        def lock(self) -> Any: ...
-
-        def alive(self) -> bool: ...
-
-        def start(
-            self,
-            flight_key: Hashable,
-            fetch: Fetch,
-            finish: Finish,
-            *,
-            timeout: float | None,
-            name: str,
-            owner: Owner,
-        ) -> Any: ...
-
-        async def wait(self, flight: Any) -> Verdict: ...
-
-        async def drain(self) -> None: ...
-
-        def schedule(self, owner: Owner, key: Hashable, delay: float, callback: Callable[[], None]) -> None: ...
-
-        async def aclose(self, owner: Owner) -> None: ...
-
-        def cancel_threadsafe(self, owner: Owner) -> None: ...
-
-        def abandon(self) -> None: ...
+    from ._protocols import Owner, Runner
 
 
-__all__ = ["RunnerRegistry", "without"]
-
-
-def without(flights: dict[Hashable, Any], flight_key: Hashable, flight: Any) -> dict[Hashable, Any]:
-    """``flights`` less ``flight`` under ``flight_key`` (if it is still the one there).
-
-    Once none is left, a new empty dict: a dict keeps the table it grew, and a policy that
-    refreshed once would keep paying for it.
-
-    :param flights: a runner's joinable refreshes (the caller holds the runner's lock, if any).
-    :param flight_key: the refresh's key.
-    :param flight: the refresh that ended.
-    :return: the dict to keep.
-    """
-    if flights.get(flight_key) is flight:
-        del flights[flight_key]
-    return flights if flights else {}
+__all__ = ["RunnerRegistry"]
 
 
 class RunnerRegistry:

@@ -20,10 +20,10 @@ from .._outcome import (
     Verdict,
     record_outcome,
 )
-from . import without
+from ._flights import without
 
 if TYPE_CHECKING:
-    from .._sharing import Owner
+    from ._protocols import Owner
 
 __all__ = ["AsyncioFlight", "AsyncioRunner"]
 
@@ -92,7 +92,7 @@ class AsyncioFlight:
 class AsyncioRunner:
     """Runs the refresh tasks that the policies sharing a credential start on one event loop.
 
-    Each task belongs to the policy (:class:`~bgrefresh_policy._sharing.Owner`) that started it.
+    Each task belongs to the policy (:class:`~bgrefresh_policy._runners._protocols.Owner`) that started it.
     Used only from that loop's thread, so its dicts need no lock.
 
     :param loop: the running event loop.

@@ -9,10 +9,10 @@ from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
 from .._outcome import RETRY, Finish, RefreshAbandoned, RefreshCancelled, RefreshTimedOut, SyncFetch, Verdict
-from . import without
+from ._flights import without
 
 if TYPE_CHECKING:
-    from .._sharing import Owner
+    from ._protocols import Owner
 
 __all__ = ["ThreadFlight", "ThreadRunner"]
 

@@ -19,10 +19,10 @@ from .._outcome import (
     Verdict,
     record_outcome,
 )
-from . import without
+from ._flights import without
 
 if TYPE_CHECKING:
-    from .._sharing import Owner
+    from ._protocols import Owner
 
 __all__ = ["TrioFlight", "TrioRunner"]
 
