@@ -1,4 +1,4 @@
-"""What the policies and the token store need of a runner, and of whoever starts refreshes on it."""
+"""What the policies need of a runner, and of whoever starts refreshes on it."""
 
 from __future__ import annotations
 
