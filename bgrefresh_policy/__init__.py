@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._enable import enable_background_refresh
-    from ._events import RefreshEvent, RefreshOutcome, TokenStatus
+    from ._events import RefreshEvent, TokenStatus
+    from ._outcome import RefreshOutcome
     from ._policy_async import AsyncBackgroundRefreshTokenPolicy
     from ._policy_sync import BackgroundRefreshTokenPolicy
     from ._providers import get_bearer_token_provider
@@ -39,7 +40,7 @@ _HOMES = {
     "AsyncBackgroundRefreshTokenPolicy": "._policy_async",
     "BackgroundRefreshTokenPolicy": "._policy_sync",
     "RefreshEvent": "._events",
-    "RefreshOutcome": "._events",
+    "RefreshOutcome": "._outcome",
     "TokenStatus": "._events",
     "enable_background_refresh": "._enable",
     "get_bearer_token_provider": "._providers",

@@ -6,15 +6,17 @@ import functools
 import logging
 from collections.abc import Callable, Iterator
 from types import FunctionType, ModuleType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from azure.core.pipeline import AsyncPipeline, Pipeline
 from azure.core.pipeline.policies import AsyncHTTPPolicy, HTTPPolicy, SansIOHTTPPolicy
 from azure.core.pipeline.transport import AsyncHttpTransport, HttpTransport
 
 from ._azure_core import pipeline_policies
-from ._events import RefreshEvent
 from ._families import background_class, is_bearer_policy
+
+if TYPE_CHECKING:
+    from ._events import RefreshEvent
 
 __all__ = ["enable_background_refresh"]
 

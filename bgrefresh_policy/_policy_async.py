@@ -12,13 +12,13 @@ from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import AsyncBearerTokenCredentialPolicy
 
 from ._azure_core import AsyncHTTPResponseType, HTTPRequestType, challenge_flow, enforce_https
-from ._events import RefreshEvent
 from ._flow import Flow, Refresh, explicit_flow, token_flow
 from ._key_state import CachedToken, TokenKey, checked_token
 from ._outcome import Fetch, Verdict
 from ._policy_base import PolicyBase, Watched, refresh_name
 
 if TYPE_CHECKING:
+    from ._events import RefreshEvent
     from ._runners._protocols import Runner
 
 __all__ = ["AsyncBackgroundRefreshTokenPolicy"]

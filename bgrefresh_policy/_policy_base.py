@@ -11,7 +11,6 @@ from azure.core.credentials import AccessToken, AccessTokenInfo
 from azure.core.pipeline import PipelineRequest
 
 from ._azure_core import cae_enabled, enforce_https
-from ._events import RefreshEvent, TokenStatus
 from ._flow import Refresh
 from ._key_state import Action, BackgroundMark, CachedToken, KeyState, TokenKey, checked_token
 from ._options import (
@@ -30,6 +29,7 @@ from ._store import Finished
 from ._watch import Observers, Watch, telemetry_only
 
 if TYPE_CHECKING:
+    from ._events import RefreshEvent, TokenStatus
     from ._runners._protocols import BackgroundRunner
 
 __all__ = ["LOOK_AGAIN", "PolicyBase", "Watched", "flight_key", "refresh_name", "weakly"]
@@ -70,6 +70,8 @@ def _ended(observers: Observers, watch: Watch, error: BaseException | None, fini
 
 
 def _status(key: TokenKey, state: KeyState, now: float) -> TokenStatus:
+    from ._events import TokenStatus  # with the first health report: see _events
+
     current = state.current
     backoff = state.retry_not_before if state.retry_not_before > now else None
     return TokenStatus(

@@ -13,7 +13,6 @@ from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import BearerTokenCredentialPolicy
 
 from ._azure_core import HTTPRequestType, HTTPResponseType, challenge_flow, enforce_https
-from ._events import RefreshEvent
 from ._flow import Flow, Refresh, explicit_flow, token_flow
 from ._key_state import Action, CachedToken, TokenKey, checked_token
 from ._options import check_wait_limit
@@ -21,6 +20,7 @@ from ._outcome import SyncFetch, Verdict
 from ._policy_base import PolicyBase, Watched
 
 if TYPE_CHECKING:
+    from ._events import RefreshEvent
     from ._runners._threads import ThreadRunner
 
 __all__ = ["BackgroundRefreshTokenPolicy"]

@@ -18,10 +18,18 @@ from typing import Any, NamedTuple
 from azure.core.credentials import AccessToken, AccessTokenInfo
 
 from ._azure_core import draw_jitter
-from ._events import RefreshOutcome, retry_after
 from ._key_state import Action, BackgroundMark, CachedToken, Completion, KeyState, TokenKey
 from ._options import RefreshOptions
-from ._outcome import RETRY, RefreshAbandoned, RefreshCancelled, RefreshTimedOut, RefreshTimeoutError, Verdict
+from ._outcome import (
+    RETRY,
+    RefreshAbandoned,
+    RefreshCancelled,
+    RefreshOutcome,
+    RefreshTimedOut,
+    RefreshTimeoutError,
+    Verdict,
+    retry_after,
+)
 
 __all__ = ["Finished", "TokenStore"]
 

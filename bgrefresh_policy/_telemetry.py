@@ -11,9 +11,12 @@ secret is ever an attribute: only scopes, tenant, mode and outcome.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._events import RefreshEvent, RefreshOutcome
+from ._outcome import RefreshOutcome
+
+if TYPE_CHECKING:
+    from ._events import RefreshEvent
 
 __all__ = ["SPAN_NAME", "Telemetry", "telemetry"]
 

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._events import RefreshEvent, RefreshOutcome
 from ._key_state import CachedToken, TokenKey
+from ._outcome import RefreshOutcome
 from ._store import Finished
 from ._telemetry import Telemetry, telemetry
+
+if TYPE_CHECKING:
+    from ._events import RefreshEvent
 
 __all__ = ["Observers", "Watch", "telemetry_only"]
 
@@ -89,6 +92,8 @@ class Observers:
         if watch.ended:
             return
         watch.ended = True
+        from ._events import RefreshEvent  # with the first event: see _events
+
         event = RefreshEvent(
             scopes=watch.key.scopes,
             tenant_id=watch.key.tenant_id,

@@ -49,3 +49,19 @@ def test_the_package_names_both_policies_and_nothing_else() -> None:
     assert bgrefresh_policy.BackgroundRefreshTokenPolicy.__name__ == "BackgroundRefreshTokenPolicy"
     with pytest.raises(AttributeError, match="no attribute 'NoSuchPolicy'"):
         bgrefresh_policy.NoSuchPolicy  # noqa: B018 - the lookup is the test
+
+
+@pytest.mark.parametrize("policy", ["AsyncBackgroundRefreshTokenPolicy", "BackgroundRefreshTokenPolicy"])
+def test_the_event_types_load_with_the_first_report_not_with_the_policy(policy: str) -> None:
+    # Making RefreshEvent and TokenStatus (two dataclasses) costs milliseconds on every import.
+    azure_core = loaded_after("from azure.core.pipeline.policies import BearerTokenCredentialPolicy")
+    imported = loaded_after(f"from bgrefresh_policy import {policy}")
+    assert not (imported - azure_core) & {"bgrefresh_policy._events", "dataclasses"}
+    reported = loaded_after(
+        "from azure.core.credentials import AccessTokenInfo\n"
+        "from bgrefresh_policy import BackgroundRefreshTokenPolicy\n"
+        "class Credential:\n"
+        "    def get_token_info(self, *scopes, options=None): return AccessTokenInfo('t', 2**40)\n"
+        "BackgroundRefreshTokenPolicy(Credential(), 'scope').token_status()"
+    )
+    assert "bgrefresh_policy._events" in reported
