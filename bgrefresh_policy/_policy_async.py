@@ -219,18 +219,7 @@ class AsyncBackgroundRefreshTokenPolicy(
     _ASYNCHRONOUS = True
 
     _RUNTIME = ("_runners", "_lock_instance")
-    # Whether this class's on_request is the policy's own, and whether it hooks on_response or
-    # on_exception: when it is and does not, send() takes the fast path (see __init_subclass__).
-    _own_on_request = True
-    _hooks = False
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        cls._own_on_request = cls.on_request is AsyncBackgroundRefreshTokenPolicy.on_request
-        cls._hooks = (
-            cls.on_response is not AsyncBearerTokenCredentialPolicy.on_response
-            or cls.on_exception is not AsyncBearerTokenCredentialPolicy.on_exception
-        )
+    _AZURE_CORE_POLICY = AsyncBearerTokenCredentialPolicy
 
     def _new_runtime(self) -> None:
         self._runners = self._shared.runners

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import weakref
 from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from azure.core.credentials import AccessToken, AccessTokenInfo
 from azure.core.pipeline import PipelineRequest
@@ -142,9 +142,28 @@ class PolicyBase:
     # True while azure-core's __init__ runs: its "no token yet" and "jitter 0" are about the
     # policy it thinks it is making, not about the token this one may already share.
     _initialising = False
-    # Set by each policy class: whether its credential is async, and the longest its waits may be.
+    # Set by each policy class: whether its credential is async, the longest its waits may be, and
+    # the azure-core policy it stands in for.
     _ASYNCHRONOUS: bool
     _WAIT_LIMIT: float | None = None
+    _AZURE_CORE_POLICY: ClassVar[type[Any]]
+    # Derived per subclass (__init_subclass__): whether its on_request is the policy's own, and
+    # whether it hooks on_response or on_exception. When it is and does not, send() takes the
+    # fast path.
+    _own_on_request = True
+    _hooks = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "_AZURE_CORE_POLICY" in vars(cls):  # a policy class itself: what its subclasses are held to
+            return
+        ours: Any = next(klass for klass in cls.__mro__ if "_AZURE_CORE_POLICY" in vars(klass))
+        core = ours._AZURE_CORE_POLICY
+        cls._own_on_request = cls.on_request is ours.on_request  # type: ignore[attr-defined]
+        cls._hooks = (
+            cls.on_response is not core.on_response  # type: ignore[attr-defined]
+            or cls.on_exception is not core.on_exception  # type: ignore[attr-defined]
+        )
 
     def _configure(
         self,

@@ -224,18 +224,7 @@ class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, 
     _WAIT_LIMIT = threading.TIMEOUT_MAX
 
     _RUNTIME = ("_runner",)
-    # Whether this class's on_request is the policy's own, and whether it hooks on_response or
-    # on_exception: when it is and does not, send() takes the fast path (see __init_subclass__).
-    _own_on_request = True
-    _hooks = False
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        cls._own_on_request = cls.on_request is BackgroundRefreshTokenPolicy.on_request
-        cls._hooks = (
-            cls.on_response is not BearerTokenCredentialPolicy.on_response
-            or cls.on_exception is not BearerTokenCredentialPolicy.on_exception
-        )
+    _AZURE_CORE_POLICY = BearerTokenCredentialPolicy
 
     def _new_runtime(self) -> None:
         self._runner = self._shared.thread_runner

@@ -152,6 +152,31 @@ async def test_a_subclass_with_its_own_on_request_is_called_by_send() -> None:
     assert AsyncBackgroundRefreshTokenPolicy._own_on_request is True
 
 
+def test_a_sync_subclass_with_its_own_on_request_is_called_by_send() -> None:
+    class OwnRequest(BackgroundRefreshTokenPolicy):  # type: ignore[type-arg]
+        def on_request(self, request: Any) -> None:
+            request.http_request.headers["x-seen"] = "yes"
+            super().on_request(request)
+
+    class Subclass(OwnRequest):
+        pass
+
+    marked: list[str | None] = []
+
+    def respond(request: Any) -> tuple[int, dict[str, str]]:
+        marked.append(request.headers.get("x-seen"))
+        return 200, {}
+
+    pipeline = Pipeline(
+        SyncScriptedTransport(respond), policies=[Subclass(SyncScriptedCredential(clock=FakeClock()), SCOPE)]
+    )
+    for _ in range(2):  # the second with a cached token: the fast path must not skip it
+        pipeline.run(HttpRequest("GET", "https://example.test/"))
+    assert marked == ["yes", "yes"]
+    assert (OwnRequest._own_on_request, Subclass._own_on_request) == (False, False)
+    assert BackgroundRefreshTokenPolicy._own_on_request is True
+
+
 async def test_hooks_patched_onto_one_instance_are_called_as_by_azure_core() -> None:
     seen = []
     for base in (AsyncBearerTokenCredentialPolicy, AsyncBackgroundRefreshTokenPolicy):
