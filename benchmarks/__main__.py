@@ -170,7 +170,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--per-thread", type=count, default=20, help="requests each thread sends per sync burst, >= 1")
     add("--rounds", type=count, default=40, help="interleaved rounds of the hot-path measurements, >= 1")
     add("--batch", type=count, default=5000, help="requests per round of the hot-path measurements, >= 1")
-    add("--import-rounds", type=count, default=20, help="interleaved rounds of the import measurement, >= 1")
+    add("--import-rounds", type=count, default=40, help="interleaved rounds of the import measurement, >= 1")
     add("--requests", type=count, default=100_000, help="requests across the compressed cycles, >= --cycles")
     add("--cycles", type=count, default=1000, help="compressed refresh cycles, >= 1")
     add("--json", type=Path, default=Path("benchmarks/results/latest.json"), help="where to write the results")
