@@ -86,11 +86,12 @@ def enforce_https(request: Any) -> None:
     :raises ~azure.core.exceptions.ServiceRequestError: an http URL, https not turned off.
     """
     context = request.context
-    scheme = request.http_request.url[:5]
     if (
         (context.options and "enforce_https" in context.options)  # options are nearly always empty
         or "enforce_https" in context
-        or (scheme != "https" and scheme.lower() != "https")  # lower() only for the rare spelling
+        # The URL only once no option says otherwise, as azure-core reads it; lower() only for the
+        # rare spelling.
+        or ((scheme := request.http_request.url[:5]) != "https" and scheme.lower() != "https")
     ):
         _enforce_https(request)
 

@@ -6,17 +6,17 @@ import functools
 import logging
 from collections.abc import Callable, Iterator
 from types import FunctionType, ModuleType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from azure.core.pipeline import AsyncPipeline, Pipeline
 from azure.core.pipeline.policies import AsyncHTTPPolicy, HTTPPolicy, SansIOHTTPPolicy
 from azure.core.pipeline.transport import AsyncHttpTransport, HttpTransport
 
+# The event types by their public names, which load them when first resolved (see _events).
+import bgrefresh_policy
+
 from ._azure_core import pipeline_policies
 from ._families import background_class, is_bearer_policy
-
-if TYPE_CHECKING:
-    from ._events import RefreshEvent
 
 __all__ = ["enable_background_refresh"]
 
@@ -151,7 +151,7 @@ def enable_background_refresh(
     retry_delay: float = 30.0,
     refresh_timeout: float = 30.0,
     share_tokens: bool = True,
-    on_refresh: Callable[[RefreshEvent], object] | None = None,
+    on_refresh: Callable[[bgrefresh_policy.RefreshEvent], object] | None = None,
     refresh_when_idle: bool = False,
 ) -> ClientT:
     """Give every bearer token policy of an Azure SDK client background refresh, keeping what the family adds.

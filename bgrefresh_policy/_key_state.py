@@ -58,20 +58,23 @@ class Action(enum.Enum):
 class CachedToken:
     """A token the policy holds, with the numbers the decision needs.
 
-    The token string stays inside ``token`` and ``header`` (the ``Authorization`` value);
-    ``repr`` shows neither, because ``AccessTokenInfo.__repr__`` does.
+    What the credential returned is read once, here, as the expiry is: a token object the
+    credential changes in place afterwards is not followed (azure-identity returns a new one each
+    time). The token string stays inside ``token``, ``value`` and ``header`` (the
+    ``Authorization`` value); ``repr`` shows none of them, because ``AccessTokenInfo.__repr__`` does.
 
     :param token: what the credential returned.
     :param int jitter: seconds (0-60) added to ``refresh_on`` or taken off the refresh window, drawn per token.
     :param int serial: identifies this token for a later 401 on a request that carried it.
     """
 
-    __slots__ = ("_jitter", "expires_on", "fresh_until", "header", "refresh_on", "serial", "token")
+    __slots__ = ("_jitter", "expires_on", "fresh_until", "header", "refresh_on", "serial", "token", "value")
 
     def __init__(self, token: Any, *, jitter: int, serial: int) -> None:
         self.token = token
+        self.value: str = token.token
         # Built once per token, not per request: for a 2 KB token the copy is a tenth of a request's cost.
-        self.header: str = "Bearer " + token.token
+        self.header = "Bearer " + self.value
         self.expires_on: float = token.expires_on
         # AccessToken has no refresh_on; AccessTokenInfo has an optional one.
         self.refresh_on: float | None = getattr(token, "refresh_on", None)

@@ -11,6 +11,9 @@ from azure.core.credentials_async import AsyncTokenProvider
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import AsyncBearerTokenCredentialPolicy
 
+# The event types by their public names, which load them when first resolved (see _events).
+import bgrefresh_policy
+
 from ._azure_core import AsyncHTTPResponseType, HTTPRequestType, challenge_flow, enforce_https
 from ._flow import Flow, Refresh, explicit_flow, token_flow
 from ._key_state import CachedToken, TokenKey, checked_token
@@ -18,7 +21,6 @@ from ._outcome import Fetch, Verdict
 from ._policy_base import PolicyBase, Watched, refresh_name
 
 if TYPE_CHECKING:
-    from ._events import RefreshEvent
     from ._runners._protocols import Runner
 
 __all__ = ["AsyncBackgroundRefreshTokenPolicy"]
@@ -77,7 +79,7 @@ class AsyncBackgroundRefreshTokenPolicy(
         retry_delay: float = 30.0,
         refresh_timeout: float = 30.0,
         share_tokens: bool = True,
-        on_refresh: Callable[[RefreshEvent], object] | None = None,
+        on_refresh: Callable[[bgrefresh_policy.RefreshEvent], object] | None = None,
         refresh_when_idle: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -228,7 +230,8 @@ class AsyncBackgroundRefreshTokenPolicy(
     def _send_on(
         self, request: PipelineRequest[HTTPRequestType]
     ) -> Awaitable[PipelineResponse[HTTPRequestType, AsyncHTTPResponseType]]:
-        """The next policy's response, with ``on_exception`` / ``on_response`` called as azure-core does."""
+        """What awaiting gives the next policy's response, with ``on_exception`` / ``on_response``
+        called around it as azure-core does."""
         # Hooks of a subclass, or patched onto this instance (mock.patch.object), are called.
         if self._hooks or "on_response" in self.__dict__ or "on_exception" in self.__dict__:
             return self._send_hooked(request)

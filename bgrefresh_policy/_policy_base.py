@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from azure.core.credentials import AccessToken, AccessTokenInfo
 from azure.core.pipeline import PipelineRequest
 
+# The event types by their public names, which load them when first resolved (see _events).
+import bgrefresh_policy
+
 from ._azure_core import cae_enabled, enforce_https
 from ._flow import Refresh
 from ._key_state import Action, BackgroundMark, CachedToken, KeyState, TokenKey, checked_token
@@ -29,7 +32,6 @@ from ._store import Finished
 from ._watch import Observers, Watch, telemetry_only
 
 if TYPE_CHECKING:
-    from ._events import RefreshEvent, TokenStatus
     from ._runners._protocols import BackgroundRunner
 
 __all__ = ["LOOK_AGAIN", "PolicyBase", "Watched", "flight_key", "refresh_name", "weakly"]
@@ -69,7 +71,7 @@ def _ended(observers: Observers, watch: Watch, error: BaseException | None, fini
     observers.call_ended(watch, finished, error)
 
 
-def _status(key: TokenKey, state: KeyState, now: float) -> TokenStatus:
+def _status(key: TokenKey, state: KeyState, now: float) -> bgrefresh_policy.TokenStatus:
     from ._events import TokenStatus  # with the first health report: see _events
 
     current = state.current
@@ -176,7 +178,7 @@ class PolicyBase:
         retry_delay: float,
         refresh_timeout: float,
         share_tokens: bool,
-        on_refresh: Callable[[RefreshEvent], object] | None = None,
+        on_refresh: Callable[[bgrefresh_policy.RefreshEvent], object] | None = None,
         refresh_when_idle: bool = False,
         scopes_required: bool = True,
     ) -> None:
@@ -428,7 +430,7 @@ class PolicyBase:
 
     # --- operating it: the health view, and refreshing while idle -------------------------
 
-    def token_status(self) -> list[TokenStatus]:
+    def token_status(self) -> list[bgrefresh_policy.TokenStatus]:
         """The health of every token this policy's store holds, as plain data; never the tokens.
 
         The store is shared by every policy on the same credential (see ``share_tokens``), so

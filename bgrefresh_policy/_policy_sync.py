@@ -12,6 +12,9 @@ from azure.core.credentials import TokenProvider
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import BearerTokenCredentialPolicy
 
+# The event types by their public names, which load them when first resolved (see _events).
+import bgrefresh_policy
+
 from ._azure_core import HTTPRequestType, HTTPResponseType, challenge_flow, enforce_https
 from ._flow import Flow, Refresh, explicit_flow, token_flow
 from ._key_state import Action, CachedToken, TokenKey, checked_token
@@ -20,7 +23,6 @@ from ._outcome import SyncFetch, Verdict
 from ._policy_base import PolicyBase, Watched
 
 if TYPE_CHECKING:
-    from ._events import RefreshEvent
     from ._runners._threads import ThreadRunner
 
 __all__ = ["BackgroundRefreshTokenPolicy"]
@@ -78,7 +80,7 @@ class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, 
         retry_delay: float = 30.0,
         refresh_timeout: float = 30.0,
         share_tokens: bool = True,
-        on_refresh: Callable[[RefreshEvent], object] | None = None,
+        on_refresh: Callable[[bgrefresh_policy.RefreshEvent], object] | None = None,
         refresh_when_idle: bool = False,
         **kwargs: Any,
     ) -> None:

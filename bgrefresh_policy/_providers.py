@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.core.credentials import TokenProvider
 from azure.core.credentials_async import AsyncTokenProvider
+
+if TYPE_CHECKING:
+    from ._key_state import CachedToken
 
 __all__ = ["get_async_bearer_token_provider", "get_bearer_token_provider"]
 
@@ -36,8 +39,8 @@ def get_bearer_token_provider(credential: TokenProvider, *scopes: str, **options
     policy: Any = BackgroundRefreshTokenPolicy(credential, *scopes, **options)
 
     def provide_token() -> str:
-        cached = policy._attachable_own() or policy._token_for(policy._default_key, policy._scopes)
-        return str(cached.token.token)
+        cached: CachedToken = policy._attachable_own() or policy._token_for(policy._default_key, policy._scopes)
+        return cached.value
 
     return provide_token
 
@@ -64,7 +67,7 @@ def get_async_bearer_token_provider(
     policy: Any = AsyncBackgroundRefreshTokenPolicy(credential, *scopes, **options)
 
     async def provide_token() -> str:
-        cached = policy._attachable_own() or await policy._token_for(policy._default_key, policy._scopes)
-        return str(cached.token.token)
+        cached: CachedToken = policy._attachable_own() or await policy._token_for(policy._default_key, policy._scopes)
+        return cached.value
 
     return provide_token

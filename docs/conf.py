@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-
 import bgrefresh_policy
 
 project = "bgrefresh-policy"
@@ -20,13 +18,6 @@ autodoc_typehints = "signature"
 autodoc_preserve_defaults = True
 autoclass_content = "class"
 
-# The event types load with the first event, not on import (see bgrefresh_policy._events), so the
-# modules that name them in signatures import them for type checkers only. autodoc evaluates a
-# signature in its module's namespace: the names are put there for the docs build.
-for _module in ("_enable", "_policy_async", "_policy_base", "_policy_sync"):
-    _namespace = importlib.import_module(f"bgrefresh_policy.{_module}")
-    _namespace.RefreshEvent = bgrefresh_policy.RefreshEvent  # type: ignore[attr-defined]
-    _namespace.TokenStatus = bgrefresh_policy.TokenStatus  # type: ignore[attr-defined]
 
 # No network here or in CI: references to other projects' docs resolve from no inventory, and
 # nitpicky mode is told which outside names it may leave unresolved.

@@ -14,7 +14,7 @@ from azure.core.pipeline import Pipeline, PipelineContext, PipelineRequest
 from azure.core.pipeline.policies import BearerTokenCredentialPolicy
 from azure.core.rest import HttpRequest
 
-from bgrefresh_policy import BackgroundRefreshTokenPolicy
+from bgrefresh_policy import BackgroundRefreshTokenPolicy, get_bearer_token_provider
 from tests.support import (
     FakeClock,
     SyncLegacyCredential,
@@ -224,3 +224,27 @@ def test_cae_claims_challenge_round_trip(credential: SyncScriptedCredential) -> 
     if tuple(int(part) for part in azure_core_version.split(".")[:2]) >= (1, 33):
         assert send(pipeline) == 200  # the claims token is cached, as azure-core does
         assert len(credential.calls) == 2
+
+
+def test_a_token_is_read_once_when_the_credential_returns_it() -> None:
+    # As its expiry is: the policy and a provider on the credential attach and return the same value,
+    # whatever the credential does to the object afterwards (azure-identity returns a new one each time).
+    class InPlace:
+        info = AccessTokenInfo("first", 2**40)
+
+        def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
+            return self.info
+
+    credential: Any = InPlace()
+    policy = BackgroundRefreshTokenPolicy(credential, SCOPE)
+    provider = get_bearer_token_provider(credential, SCOPE)
+    assert bearer_of(policy) == "Bearer first"
+    credential.info.token = "second"
+    assert (bearer_of(policy), provider()) == ("Bearer first", "first")
+    policy.close()
+
+
+def bearer_of(policy: Any) -> str:
+    request = make_request()
+    policy.on_request(request)
+    return bearer(request)

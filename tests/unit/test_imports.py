@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
 import sys
+import typing
+from typing import Any
 
 import pytest
 
@@ -65,3 +68,19 @@ def test_the_event_types_load_with_the_first_report_not_with_the_policy(policy: 
         "BackgroundRefreshTokenPolicy(Credential(), 'scope').token_status()"
     )
     assert "bgrefresh_policy._events" in reported
+
+
+@pytest.mark.parametrize(
+    ("public", "named"),
+    [
+        (bgrefresh_policy.AsyncBackgroundRefreshTokenPolicy.__init__, "RefreshEvent"),
+        (bgrefresh_policy.BackgroundRefreshTokenPolicy.__init__, "RefreshEvent"),
+        (bgrefresh_policy.AsyncBackgroundRefreshTokenPolicy.token_status, "TokenStatus"),
+        (bgrefresh_policy.BackgroundRefreshTokenPolicy.token_status, "TokenStatus"),
+        (bgrefresh_policy.enable_background_refresh, "RefreshEvent"),
+    ],
+)
+def test_public_annotations_resolve_at_runtime(public: Any, named: str) -> None:
+    # pydantic, typeguard and autodoc resolve them: the lazily loaded event types must resolve too.
+    inspect.signature(public, eval_str=True)
+    assert f"bgrefresh_policy._events.{named}" in repr(typing.get_type_hints(public))
