@@ -1,4 +1,5 @@
-"""What the async and the sync policy share: options, per-key tokens, azure-core's ``_token``, 401 handling."""
+"""What the async and the sync policy share: options, per-key tokens, the hot path, azure-core's ``_token``,
+background starts and idle timers, 401 handling."""
 
 from __future__ import annotations
 
