@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import platform
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,21 @@ from .starter import starter_cost
 from .sync_scenarios import sync_refresh_burst
 
 
+def _commit() -> dict[str, Any]:
+    """The checkout's commit, and whether tracked files differ from it: what a published figure names."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout (an sdist), or no git
+        return {"commit": None, "modified": None}
+    return {"commit": head.stdout.strip(), "modified": bool(status.stdout.strip())}
+
+
 def _machine() -> dict[str, Any]:
     return {
+        **_commit(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from benchmarks.__main__ import _commit
 from benchmarks.__main__ import main as benchmarks_main
 from bgrefresh_policy._demo.cli import main as demo_main
 
@@ -105,3 +107,12 @@ def test_plot_to_a_place_that_cannot_be_written_is_refused_before_the_run(
         assert "permission denied" in usage_error(demo_main, ["--plot", str(locked / "chart.png")], capsys)
     finally:
         locked.chmod(0o700)
+
+
+def test_the_benchmarks_record_the_commit_they_ran_at(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
+    recorded = _commit()
+    assert recorded["commit"] == head.stdout.strip()
+    assert isinstance(recorded["modified"], bool)
+    monkeypatch.chdir(tmp_path)  # outside any checkout, as from an sdist: nothing to name
+    assert _commit() == {"commit": None, "modified": None}
