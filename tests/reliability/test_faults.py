@@ -2,7 +2,7 @@
 
 The real ClientSecretCredential (no retries of its own, so each attempt is one token request)
 and the real ResourceManagementClient talk to the loopback emulator. Each test adds a row to the
-fault table printed at the end of the run (see conftest.py and the README's Reliability section).
+fault table printed at the end of the run (see conftest.py and the documentation's evidence page).
 """
 
 from __future__ import annotations
