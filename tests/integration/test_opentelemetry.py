@@ -25,7 +25,7 @@ from opentelemetry.trace import StatusCode
 
 from bgrefresh_policy._telemetry import SPAN_NAME
 from tests.support import FakeClock, ScriptedCredential, make_request, refresh_begins
-from tests.unit.conftest import SCOPE, make_policy
+from tests.unit.conftest import SCOPE, make_policy, prime
 
 pytestmark = pytest.mark.integration
 
@@ -95,8 +95,7 @@ async def test_an_inline_refresh_is_a_child_of_the_requests_span(exported: InMem
 async def test_a_background_refresh_is_a_root_span_linked_to_the_request(exported: InMemorySpanExporter) -> None:
     clock = FakeClock()
     policy = make_policy(ScriptedCredential(clock=clock), clock)
-    await policy.on_request(make_request())
-    clock.advance(3400)
+    await prime(policy, clock)
     exported.clear()
     with trace.get_tracer("test").start_as_current_span("GET /subscriptions") as request_span:
         await policy.on_request(make_request())
@@ -117,8 +116,7 @@ async def test_a_failed_refresh_is_an_error_span_and_counted(exported: InMemoryS
     clock = FakeClock()
     credential = ScriptedCredential(clock=clock)
     policy = make_policy(credential, clock)
-    await policy.on_request(make_request())
-    clock.advance(3400)
+    await prime(policy, clock)
     credential.errors = [ConnectionError("token endpoint down")]
     before = _count({"bgrefresh.refresh.mode": "background", "bgrefresh.refresh.outcome": "failed"})
     await policy.on_request(make_request())
@@ -146,8 +144,7 @@ async def test_metrics_count_refreshes_their_duration_and_the_validity_left(expo
     inline = {"bgrefresh.refresh.mode": "inline", "bgrefresh.refresh.outcome": "new_token"}
     background = {"bgrefresh.refresh.mode": "background", "bgrefresh.refresh.outcome": "new_token"}
     counts = (_count(inline), _count(background))
-    await policy.on_request(make_request())
-    clock.advance(3400)
+    await prime(policy, clock)
     await policy.on_request(make_request())
     await refresh_begins()
     assert (_count(inline), _count(background)) == (counts[0] + 1, counts[1] + 1)
@@ -167,8 +164,7 @@ async def test_no_token_in_any_span_or_metric(exported: InMemorySpanExporter) ->
     clock = FakeClock()
     credential = ScriptedCredential(clock=clock)
     policy = make_policy(credential, clock)
-    await policy.on_request(make_request())
-    clock.advance(3400)
+    await prime(policy, clock)
     credential.errors = [ConnectionError("token-1 refused")]  # even an error that quotes a token
     await policy.on_request(make_request())
     await refresh_begins()

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from bgrefresh_policy import AsyncBackgroundRefreshTokenPolicy
-from tests.support import FakeClock, ScriptedCredential
+from tests.support import FakeClock, ScriptedCredential, make_request
 
 SCOPE = "https://management.azure.com/.default"
 
@@ -26,6 +26,12 @@ def make_policy(credential: Any, clock: FakeClock, **options: Any) -> Any:
     policy._store.clock = clock
     policy._store.draw_jitter = lambda: 0
     return policy
+
+
+async def prime(policy: Any, clock: FakeClock, *, age: float = 3400) -> None:
+    """Get token-1 (valid 3600 s), then let ``age`` seconds pass: by default it is due, 200 s left."""
+    await policy.on_request(make_request())
+    clock.advance(age)
 
 
 @pytest.fixture

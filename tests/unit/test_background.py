@@ -18,13 +18,7 @@ from tests.support import (
     make_request,
     refresh_begins,
 )
-from tests.unit.conftest import SCOPE, make_policy
-
-
-async def prime(policy: Any, clock: FakeClock, *, age: float = 3400) -> None:
-    """Get token-1 (valid 3600 s), then let ``age`` seconds pass: by default it is due, 200 s left."""
-    await policy.on_request(make_request())
-    clock.advance(age)
+from tests.unit.conftest import SCOPE, make_policy, prime
 
 
 async def test_due_token_is_attached_while_the_refresh_runs(

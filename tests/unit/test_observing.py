@@ -223,6 +223,12 @@ async def test_retry_after_never_holds_a_refresh_back_past_min_validity(
     assert policy.token_status()[0].backoff_until == clock() + 200 - 60  # not an hour
 
 
+async def elapse(clock: FakeClock, loop_clock: LoopClock, seconds: float) -> None:
+    """Move the wall clock tokens are judged by and the stopped loop clock idle timers run on, together."""
+    clock.advance(seconds)
+    await loop_clock.advance(seconds)
+
+
 class _LongThrottle(_Throttled):
     headers: ClassVar[dict[str, str]] = {"Retry-After": "3600"}
 
@@ -233,11 +239,9 @@ async def test_an_idle_policy_refreshes_on_schedule_once(
     loop_clock = LoopClock(monkeypatch)
     policy = make_policy(credential, clock, refresh_when_idle=True)
     await policy.on_request(make_request())
-    clock.advance(DUE_AT - 1)
-    await loop_clock.advance(DUE_AT - 1)
+    await elapse(clock, loop_clock, DUE_AT - 1)
     assert len(credential.calls) == 1  # not before it is due
-    clock.advance(2)
-    await loop_clock.advance(2)
+    await elapse(clock, loop_clock, 2)
     await refresh_begins()
     assert len(credential.calls) == 2  # exactly one call, with no request
     credential.gate = asyncio.Event()  # any call from now on would hang the request below
@@ -256,12 +260,10 @@ async def test_idle_refresh_follows_the_back_off_and_stops_with_the_token(
     policy = make_policy(credential, clock, refresh_when_idle=True, retry_delay=30, min_validity=60)
     await policy.on_request(make_request())
     credential.errors = [OSError("down")] * 100  # a dead token endpoint
-    clock.advance(DUE_AT + 1)
-    await loop_clock.advance(DUE_AT + 1)
+    await elapse(clock, loop_clock, DUE_AT + 1)
     await refresh_begins()
     for _ in range(20):  # 20 x 30 s: past the token's expiry
-        clock.advance(30)
-        await loop_clock.advance(30)
+        await elapse(clock, loop_clock, 30)
         await refresh_begins()
     # Due after 3300 s, then every 30 s until under min_validity (3540 s): 3301, 3331, ..., 3511.
     assert len(credential.calls) == 1 + 8
@@ -278,8 +280,7 @@ async def test_close_cancels_the_idle_timer(
     assert len(policy._runners.current()._timers) == 1
     await policy.close()
     assert policy._runners.current()._timers == {}
-    clock.advance(DUE_AT)
-    await loop_clock.advance(DUE_AT)
+    await elapse(clock, loop_clock, DUE_AT)
     assert len(credential.calls) == 1
 
 
