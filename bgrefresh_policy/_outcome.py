@@ -15,6 +15,7 @@ __all__ = [
     "RETRY",
     "Fetch",
     "Finish",
+    "Recorded",
     "RefreshAbandoned",
     "RefreshCancelled",
     "RefreshOutcome",
@@ -93,15 +94,37 @@ class Verdict(NamedTuple):
 
 RETRY = Verdict(None, None)
 
+
+class Recorded(NamedTuple):
+    """What recording a refresh's end hands its runner.
+
+    The observers (``on_refresh``, telemetry) are told only once the runner has released the
+    waiters and let go of the flight: a callback that closes the policy, waits for its refreshes
+    or sends a request for the same key then meets a settled flight, never itself.
+    """
+
+    verdict: Verdict
+    tell: Callable[[], None] | None = None
+
+    def told(self) -> Verdict:
+        """Tell the observers, if any; the verdict.
+
+        :return: the waiters' verdict.
+        """
+        if self.tell is not None:
+            self.tell()
+        return self.verdict
+
+
 # Ask the credential; return what it returned, checked.
 Fetch = Callable[[], Awaitable[Any]]
 SyncFetch = Callable[[], Any]
 # Called once, in the flight's task, with the credential's result or the error; records the
-# outcome in the key state and says what waiters do.
-Finish = Callable[[Any | None, BaseException | None], Verdict]
+# outcome in the key state and says what waiters do, and what observers are told after.
+Finish = Callable[[Any | None, BaseException | None], Recorded]
 
 
-def record_outcome(finish: Finish, result: Any, error: BaseException | None) -> tuple[Verdict, Exception | None]:
+def record_outcome(finish: Finish, result: Any, error: BaseException | None) -> tuple[Recorded, Exception | None]:
     """Call ``finish``, and survive it failing (a logging filter that raises, say).
 
     Waiters must be released whatever happens while the outcome is recorded, or they would wait
@@ -110,12 +133,12 @@ def record_outcome(finish: Finish, result: Any, error: BaseException | None) -> 
     :param finish: records the outcome.
     :param result: the credential's result, or None.
     :param error: why the refresh failed, or None.
-    :return: the verdict, and the error ``finish`` raised if it did.
+    :return: what was recorded, and the error ``finish`` raised if it did.
     """
     try:
         return finish(result, error), None
     except Exception as exc:  # noqa: BLE001 - handed to the waiters, and to the runner to report
-        return Verdict(None, exc, exc.__traceback__), exc
+        return Recorded(Verdict(None, exc, exc.__traceback__)), exc
 
 
 def retry_after(error: BaseException | None, now: float) -> float | None:

@@ -27,7 +27,7 @@ from ._options import (
     refresh_options,
     warn_if_inline_only,
 )
-from ._outcome import Finish, Verdict
+from ._outcome import Finish, Recorded
 from ._sharing import Shared, shared_for
 from ._store import Finished
 from ._watch import Observers, Watch, telemetry_only
@@ -66,10 +66,6 @@ def weakly(method: Callable[..., object], *args: Any) -> Callable[[], None]:
 
 # What watches one credential call: the policy's observers and the call's watch; None if nothing.
 Watched = tuple[Observers, Watch] | None
-
-
-def _ended(observers: Observers, watch: Watch, error: BaseException | None, finished: Finished) -> None:
-    observers.call_ended(watch, finished, error)
 
 
 def _status(key: TokenKey, state: KeyState, now: float) -> bgrefresh_policy.TokenStatus:
@@ -417,15 +413,16 @@ class PolicyBase:
     ) -> Finish:
         """What records the end of a refresh of ``key`` begun in ``generation``."""
 
-        def finish(result: TokenLike | None, error: BaseException | None) -> Verdict:
-            observe = None
-            if watched is not None:
-                observers, watch = watched
-                observe = functools.partial(_ended, observers, watch, error)
+        def finish(result: TokenLike | None, error: BaseException | None) -> Recorded:
+            finished: list[Finished] = []
+            observe = finished.append if watched is not None else None
             verdict = self._store.finish(key, generation, result, error, mark=mark, explicit=explicit, observe=observe)
             if self._idle_timer_for(key):
                 self._arm_idle(key)
-            return verdict
+            if watched is None or not finished:
+                return Recorded(verdict)
+            observers, watch = watched
+            return Recorded(verdict, functools.partial(observers.call_ended, watch, finished[0], error))
 
         return finish
 

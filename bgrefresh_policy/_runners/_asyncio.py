@@ -156,7 +156,8 @@ class AsyncioRunner:
             return
         flight.concluded = True
         self.flights = without(self.flights, flight_key, flight)
-        flight.verdict, failure = record_outcome(finish, result, error)
+        recorded, failure = record_outcome(finish, result, error)
+        flight.verdict = recorded.verdict
         if failure is not None:
             self.loop.call_exception_handler(
                 {"message": "bgrefresh_policy could not record how a token refresh ended", "exception": failure}
@@ -164,6 +165,7 @@ class AsyncioRunner:
         if not flight.done.done():
             with contextlib.suppress(RuntimeError):  # abandon(): the loop is closed, no waiter is left
                 flight.done.set_result(flight.verdict)
+        recorded.told()  # the flight is settled: a callback may close, wait or request again
 
     @staticmethod
     def _cancellation(flight: AsyncioFlight) -> BaseException:
@@ -228,8 +230,9 @@ class AsyncioRunner:
 
     async def drain(self) -> None:
         """Wait until no refresh task is running; the caller's cancellation leaves them running."""
-        while self._tasks:
-            await asyncio.wait(list(self._tasks))
+        me = asyncio.current_task()  # a refresh waiting (its credential, say) never waits for itself
+        while others := [task for task in self._tasks if task is not me]:
+            await asyncio.wait(others)
 
     def schedule(self, owner: Owner, key: Hashable, delay: float, callback: Callable[[], None]) -> None:
         """Call ``callback`` on this loop in ``delay`` seconds, replacing ``owner``'s timer for ``key``.
@@ -267,7 +270,10 @@ class AsyncioRunner:
             if timer_owner() is owner:
                 handle.cancel()
                 del self._timers[slot]
-        owned = [(task, flight) for task, (_, flight, _) in self._tasks.items() if flight.owner is owner]
+        me = asyncio.current_task()  # closing from inside its own refresh: that one ends on its own
+        owned = [
+            (task, flight) for task, (_, flight, _) in self._tasks.items() if flight.owner is owner and task is not me
+        ]
         for task, flight in owned:
             flight.closing = True
             task.cancel()

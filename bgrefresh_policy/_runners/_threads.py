@@ -8,7 +8,16 @@ import weakref
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
-from .._outcome import RETRY, Finish, RefreshAbandoned, RefreshCancelled, RefreshTimedOut, SyncFetch, Verdict
+from .._outcome import (
+    RETRY,
+    Finish,
+    Recorded,
+    RefreshAbandoned,
+    RefreshCancelled,
+    RefreshTimedOut,
+    SyncFetch,
+    Verdict,
+)
 from ._flights import without
 
 if TYPE_CHECKING:
@@ -224,14 +233,15 @@ class ThreadRunner:
         """
         with self._lock:
             flight.concluded = True  # from now on, a waiter giving up waits for this outcome instead
-        verdict = RETRY  # if recording fails (a log filter raising, an interrupt), waiters decide again
+        recorded = Recorded(RETRY)  # if recording fails (a log filter raising, an interrupt), waiters decide again
         try:
-            verdict = finish(result, error)  # outside the lock: it logs
+            recorded = finish(result, error)  # outside the lock: it logs
         finally:
             with self._lock:
                 self.flights = without(self.flights, flight.key, flight)
-                flight.verdict = verdict
+                flight.verdict = recorded.verdict
             flight.done.set()
+        recorded.told()  # the flight is settled: a callback may close, wait or request again
 
     def _give_up(self, flight: ThreadFlight) -> Verdict:
         """Stop waiting for a background refresh past its deadline: it counts as failed, once.
@@ -255,7 +265,7 @@ class ThreadRunner:
             return Verdict(None, error)
         assert flight.finish is not None
         # Outside the lock: it logs. The store ignores it if the thread has recorded its outcome meanwhile.
-        return flight.finish(None, error)
+        return flight.finish(None, error).told()
 
     def schedule(self, owner: Owner, key: Hashable, delay: float, callback: Callable[[], None]) -> None:
         """Call ``callback`` on a daemon timer thread in ``delay`` seconds, replacing ``owner``'s timer for ``key``.
@@ -300,8 +310,10 @@ class ThreadRunner:
             return self._ended.wait_for(lambda: not self._running(owner), timeout)
 
     def _running(self, owner: Owner | None) -> bool:
-        # Caller holds _lock.
-        return any(owner in (None, flight.owner) for flight in self._threads.values())
+        # Caller holds _lock. A refresh thread waiting (an on_refresh callback closing its policy)
+        # never waits for itself.
+        me = threading.current_thread()
+        return any(owner in (None, flight.owner) and thread is not me for thread, flight in self._threads.items())
 
     def _notify_ended(self) -> None:
         # Caller holds _lock.

@@ -30,10 +30,11 @@ __all__ = ["TrioFlight", "TrioRunner"]
 class TrioFlight:
     """A refresh in a trio run that requests can wait on without owning it."""
 
-    __slots__ = ("done", "handle", "owner", "verdict")
+    __slots__ = ("done", "handle", "owner", "task", "verdict")
 
     def __init__(self, owner: Owner) -> None:
         self.owner = owner  # the policy that started it, whose close() cancels it
+        self.task: trio.lowlevel.Task | None = None  # its system task, once it runs
         self.verdict: Verdict = RETRY
         self.handle = trio.CancelScope()  # close() cancels it
         self.done = trio.Event()  # set once the verdict is
@@ -80,7 +81,7 @@ class TrioRunner:
         try:
             trio.lowlevel.spawn_system_task(self._run, flight_key, flight, fetch, finish, timeout, name=name)
         except RuntimeError:  # the run is ending: record it, so the running mark is cleared
-            finish(None, RefreshAbandoned("the trio run is ending"))
+            finish(None, RefreshAbandoned("the trio run is ending")).told()
             raise
         # The task runs only once the caller yields, so registering after the spawn is in time.
         self.flights[flight_key] = flight
@@ -93,6 +94,7 @@ class TrioRunner:
         result: Any = None
         # Stays so if trio.Cancelled from the run ending gets through.
         error: BaseException | None = RefreshAbandoned("the trio run ended with the token refresh running")
+        flight.task = trio.lowlevel.current_task()
         try:
             with flight.handle:
                 with trio.move_on_after(math.inf if limit is None else limit) as deadline:
@@ -111,8 +113,10 @@ class TrioRunner:
         finally:
             self.flights = without(self.flights, flight_key, flight)
             self._running.pop(flight, None)
-            flight.verdict, _ = record_outcome(finish, result, error)  # the waiters get a recording error
+            recorded, _ = record_outcome(finish, result, error)  # the waiters get a recording error
+            flight.verdict = recorded.verdict
             flight.done.set()
+            recorded.told()  # the flight is settled: a callback may close, wait or request again
 
     async def wait(self, flight: TrioFlight) -> Verdict:
         """Wait for the refresh; cancelling the waiter leaves the refresh running.
@@ -126,8 +130,9 @@ class TrioRunner:
 
     async def drain(self) -> None:
         """Wait until no refresh is running; the caller's cancellation leaves them running."""
-        while self._running:
-            await next(iter(self._running)).done.wait()
+        me = trio.lowlevel.current_task()  # a refresh waiting (its credential, say) never waits for itself
+        while others := [flight for flight in self._running if flight.task is not me]:
+            await others[0].done.wait()
 
     def schedule(self, owner: Owner, key: Hashable, delay: float, callback: Callable[[], None]) -> None:
         """Call ``callback`` in ``delay`` seconds, from a system task, replacing ``owner``'s timer for ``key``."""
@@ -164,7 +169,8 @@ class TrioRunner:
             del self._timers[slot]
         for _, (_, _, ended) in timers:
             await ended.wait()
-        flights = [flight for flight in self._running if flight.owner is owner]
+        me = trio.lowlevel.current_task()  # closing from inside its own refresh: that one ends on its own
+        flights = [flight for flight in self._running if flight.owner is owner and flight.task is not me]
         for flight in flights:
             flight.handle.cancel()
         for flight in flights:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from bgrefresh_policy._key_state import Action
-from bgrefresh_policy._outcome import RETRY, Verdict
+from bgrefresh_policy._outcome import RETRY, Recorded, Verdict
 from bgrefresh_policy._policy_base import flight_key
 from bgrefresh_policy._runners._threads import ThreadRunner
 from tests.support import HANG_GUARD, FakeClock, SyncScriptedCredential, Threads, blocked_in_wait, eventually
@@ -233,11 +233,11 @@ def test_a_waiter_giving_up_as_the_refresh_ends_gets_its_outcome_not_a_timeout()
     recorded: list[BaseException | None] = []
     outcome = Verdict(None, LookupError("the refresh's own outcome"))
 
-    def finish(result: Any, error: BaseException | None) -> Verdict:
+    def finish(result: Any, error: BaseException | None) -> Recorded:
         recorded.append(error)
         recording.set()
         release.wait(HANG_GUARD)  # the outcome is being recorded while the deadline passes
-        return outcome
+        return Recorded(outcome)
 
     flight = runner.start(
         "key", lambda: "a token", finish, timeout=0.0, name="bgrefresh test", owner=SimpleNamespace(closed=False)
@@ -262,7 +262,7 @@ def test_a_refresh_whose_outcome_cannot_be_recorded_still_releases_its_waiters()
         gate.wait(HANG_GUARD)
         return "a token"
 
-    def finish(result: Any, error: BaseException | None) -> Verdict:
+    def finish(result: Any, error: BaseException | None) -> Recorded:
         raise RuntimeError("a logging filter failed")  # recording logs; a filter may raise
 
     flight = runner.join_or_start("key", fetch, finish)
