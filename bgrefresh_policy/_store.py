@@ -88,7 +88,7 @@ class TokenStore:
     :param options: the refresh options.
     """
 
-    __slots__ = ("_kept", "_lock", "_next_sweep", "_pinned", "clock", "draw_jitter", "hints", "options")
+    __slots__ = ("_carriers", "_kept", "_lock", "_next_sweep", "_pinned", "clock", "draw_jitter", "hints", "options")
 
     def __init__(self, options: RefreshOptions) -> None:
         self.options = options
@@ -106,6 +106,10 @@ class TokenStore:
         # The states policies pin, which they keep alive, even once the sweep has forgotten them.
         self._pinned: dict[TokenKey, weakref.ref[KeyState]] = {}
         self._next_sweep = float("-inf")
+        # Authorization value -> the keys a token with it was stored for: a 401 finds the token it
+        # refused without a look at every key (thousands, in a multi-tenant service). Entries may
+        # be stale (checked on use); the sweep drops those whose token is gone.
+        self._carriers: dict[str, list[TokenKey]] = {}
         # What the families' challenges taught: (service origin, a policy's first key) -> the key
         # to use there instead. Read without the lock (one dict read); written under the GIL.
         self.hints: dict[tuple[str, TokenKey], TokenKey] = {}
@@ -134,6 +138,28 @@ class TokenStore:
         for key in [key for key, state in self._kept.items() if state.forgettable(now)]:
             del self._kept[key]
         self._pinned = {key: ref for key, ref in self._pinned.items() if ref() is not None}
+        self._carriers = {
+            header: keys for header, keys in self._carriers.items() if self._carrying(header, keys, now=now)
+        }
+
+    def _carrying(self, header: str, keys: list[TokenKey], *, now: float | None = None) -> list[tuple[TokenKey, int]]:
+        """Which of ``keys`` still hold the token with ``header``, and its serial (caller holds _lock).
+
+        :keyword now: given, an expired token counts as gone (the sweep); None, any cached one counts.
+        """
+        carried = []
+        for key in keys:
+            state = self._find(key)
+            current = state.current if state is not None else None
+            if current is not None and current.header == header and (now is None or current.expires_on > now):
+                carried.append((key, current.serial))
+        return carried
+
+    def _index(self, key: TokenKey, cached: CachedToken) -> None:
+        # Caller holds _lock.
+        keys = self._carriers.setdefault(cached.header, [])
+        if key not in keys:
+            keys.append(key)
 
     def _all(self) -> dict[TokenKey, KeyState]:
         # Caller holds _lock.
@@ -235,6 +261,7 @@ class TokenStore:
             state = self._state(key)
             state.store_explicit(cached)
             state.last_used, state.lifetime = now, cached.expires_on - now
+            self._index(key, cached)
         return cached
 
     def invalidate_carrying(self, authorization: str) -> None:
@@ -243,11 +270,10 @@ class TokenStore:
         :param str authorization: the rejected request's header, ``"Bearer <token>"``.
         """
         with self._lock:
-            carried = [
-                (key, state.current.serial)
-                for key, state in self._all().items()
-                if state.current is not None and state.current.header == authorization
-            ]
+            keys = self._carriers.pop(authorization, None)
+            if keys is None:  # not a token of this store's (another credential's, or long gone)
+                return
+            carried = self._carrying(authorization, keys)
         for key, serial in carried:
             self.invalidate(key, serial)
 
@@ -343,6 +369,7 @@ class TokenStore:
         completion = state.complete(generation, cached, now, retry_delay=delay, explicit=explicit)
         if completion is Completion.STORED and cached is not None:
             state.lifetime = cached.expires_on - now
+            self._index(key, cached)
         return completion, state.current, delay
 
     def _backoff(self, error: BaseException | None, current: CachedToken | None, now: float) -> float:
