@@ -422,7 +422,7 @@ class PolicyBase:
             if watched is None or not finished:
                 return Recorded(verdict)
             observers, watch = watched
-            return Recorded(verdict, functools.partial(observers.call_ended, watch, finished[0], error))
+            return Recorded(verdict, functools.partial(observers.call_ended, watch, finished[0], finished[0].error))
 
         return finish
 

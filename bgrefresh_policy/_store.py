@@ -27,6 +27,7 @@ from ._outcome import (
     RefreshOutcome,
     RefreshTimedOut,
     RefreshTimeoutError,
+    TokenExpiredOnArrival,
     Verdict,
     retry_after,
 )
@@ -44,6 +45,9 @@ class Finished(NamedTuple):
     outcome: RefreshOutcome
     at: float
     next_attempt_at: float | None
+    # Why it failed: the credential's error, or what the store made of its answer (a token that
+    # arrived expired); None when it did not.
+    error: BaseException | None = None
 
 
 _OUTCOMES = {
@@ -242,6 +246,11 @@ class TokenStore:
             state.last_used = now  # not forgotten while the caller's credential call runs
             return state.generation
 
+    def refusal(self, key: TokenKey) -> BaseException | None:
+        """The error requests for ``key`` fail with at once (see :attr:`Action.REFUSE`), if any."""
+        state = self._find(key)
+        return state.refusal if state is not None else None
+
     def still_valid(self, key: TokenKey) -> CachedToken | None:
         """The cached token if it has not expired."""
         current = self.current(key)
@@ -310,18 +319,21 @@ class TokenStore:
         :rtype: Verdict
         """
         now = self.clock()
+        if result is not None and error is None and result.expires_on <= now:  # never attached: see REFUSE
+            error = TokenExpiredOnArrival.of(result.expires_on, now, self.options.retry_delay)
+            result = None
         cached = self.cache(result) if result is not None and error is None else None
         with self._lock:
             state = self._state(key)
             early = self._settle_mark(state, mark, error, now)
             if early is not None:
                 if isinstance(error, RefreshCancelled):
-                    finished: Finished | None = self._note(state, RefreshOutcome.CANCELLED, now, None)
+                    finished: Finished | None = self._note(state, RefreshOutcome.CANCELLED, now, None, error)
                 else:
                     finished = None  # a late timeout for an outcome already recorded
             else:
                 completion, current, delay = self._record(key, generation, cached, now, explicit, error)
-                finished = self._note(state, _outcome(completion, error), now, _next_attempt(state, completion))
+                finished = self._note(state, _outcome(completion, error), now, _next_attempt(state, completion), error)
         if early is not None:
             if observe is not None and finished is not None:
                 observe(finished)
@@ -332,10 +344,16 @@ class TokenStore:
         return self._verdict(completion, cached, current, error, explicit=explicit, now=now)
 
     @staticmethod
-    def _note(state: KeyState, outcome: RefreshOutcome, now: float, next_attempt_at: float | None) -> Finished:
+    def _note(
+        state: KeyState,
+        outcome: RefreshOutcome,
+        now: float,
+        next_attempt_at: float | None,
+        error: BaseException | None = None,
+    ) -> Finished:
         # Caller holds _lock.
         state.last_outcome, state.last_outcome_at = outcome, now
-        return Finished(outcome, now, next_attempt_at)
+        return Finished(outcome, now, next_attempt_at, error)
 
     @staticmethod
     def _settle_mark(
@@ -367,6 +385,8 @@ class TokenStore:
         state = self._state(key)
         delay = self._backoff(error, state.current, now)
         completion = state.complete(generation, cached, now, retry_delay=delay, explicit=explicit)
+        if completion is Completion.FAILED and isinstance(error, TokenExpiredOnArrival):
+            state.refusal = error
         if completion is Completion.STORED and cached is not None:
             state.lifetime = cached.expires_on - now
             self._index(key, cached)
@@ -408,6 +428,8 @@ class TokenStore:
             assert error is not None
             if isinstance(error, RefreshAbandoned):
                 _LOGGER.debug("token refresh for %s abandoned: %s", key.scopes, error)
+            elif isinstance(error, TokenExpiredOnArrival):
+                _LOGGER.warning("token for %s refused: %s", key.scopes, error.message)
             elif background:
                 _LOGGER.warning(
                     "background token refresh for %s failed (%s: %s); next attempt in %.0f s at the earliest",
