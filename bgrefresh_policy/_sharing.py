@@ -8,6 +8,7 @@ credentials weakly: it never keeps one alive, and what it shared for a credentia
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ class Shared:
     :param options: the refresh options of every policy sharing it.
     """
 
-    __slots__ = ("_lock", "_runners", "_thread_runner", "store")
+    __slots__ = ("__weakref__", "_lock", "_runners", "_thread_runner", "store")
 
     def __init__(self, options: RefreshOptions) -> None:
         self.store = TokenStore(options)
@@ -39,6 +40,16 @@ class Shared:
         self._lock = threading.Lock()
         self._runners: RunnerRegistry | None = None
         self._thread_runner: ThreadRunner | None = None
+        _EVERY.add(self)
+
+    def after_fork(self) -> None:
+        """In a forked child: keep the tokens, drop whatever the parent had in flight or locked."""
+        self._lock = threading.Lock()
+        self.store.after_fork()
+        if self._runners is not None:
+            self._runners.after_fork()
+        if self._thread_runner is not None:
+            self._thread_runner.after_fork()
 
     @property
     def runners(self) -> RunnerRegistry:
@@ -62,6 +73,9 @@ class Shared:
                     self._thread_runner = ThreadRunner()
         return self._thread_runner
 
+
+# Every Shared alive, a policy's own (share_tokens=False) included: what a forked child resets.
+_EVERY: weakref.WeakSet[Shared] = weakref.WeakSet()
 
 # Protects _BY_CREDENTIAL, from policies built on many threads at once, and from a credential's
 # weakref callback, which runs on whichever thread drops the last reference: reentrant, because
@@ -119,3 +133,19 @@ def shared_count() -> int:
     """How many credentials the registry holds shared tokens for (for tests and inspection)."""
     with _LOCK:
         return len(_BY_CREDENTIAL)
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (gunicorn --preload, multiprocessing "fork", Celery prefork) starts clean.
+
+    Only the forking thread exists in the child: locks other threads held stay held, and refreshes
+    they ran never end. The child keeps the cached tokens, and makes its own refreshes.
+    """
+    global _LOCK
+    _LOCK = threading.RLock()
+    for shared in list(_EVERY):
+        shared.after_fork()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)

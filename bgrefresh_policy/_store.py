@@ -170,6 +170,16 @@ class TokenStore:
         pinned = {key: state for key, ref in self._pinned.items() if (state := ref()) is not None}
         return {**pinned, **self._kept}
 
+    def after_fork(self) -> None:
+        """In a forked child: a new lock, and no refresh running (the parent's threads and tasks are not here).
+
+        The tokens stay: a valid one is used at once. A lock another parent thread held at the fork
+        would never be released here.
+        """
+        self._lock = threading.Lock()
+        for state in self._all().values():
+            state.end_background()
+
     def pin(self, key: TokenKey) -> KeyState:
         """The state of ``key``, which lives at least as long as the caller holds it.
 

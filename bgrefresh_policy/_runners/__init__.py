@@ -38,6 +38,11 @@ class RunnerRegistry:
         # trio.lowlevel.RunVar: per-run storage, dropped by trio when the run ends.
         self._trio_var: Any = None
 
+    def after_fork(self) -> None:
+        """In a forked child: forget every loop's runner. A loop the child goes on running gets a new one;
+        the parent's tasks, if that loop still holds them, end on the old one, which nothing joins."""
+        self.__init__()  # type: ignore[misc]
+
     def current(self) -> Runner:
         """The runner for the running loop, created on first use.
 
