@@ -15,7 +15,7 @@ from azure.core.pipeline.transport import AsyncHttpTransport, HttpTransport
 # The event types by their public names, which load them when first resolved (see _events).
 import bgrefresh_policy
 
-from ._azure_core import pipeline_policies
+from ._azure_core import pipeline_policies, policy_credential
 from ._families import background_class, is_bearer_policy
 
 __all__ = ["enable_background_refresh"]
@@ -60,8 +60,7 @@ def _children(value: Any) -> Iterator[tuple[str, Any]]:
             yield from attributes.items()
 
 
-def _is_credential(value: Any) -> bool:
-    # Credentials hold their own clients and pipelines (azure-identity's), which are not the client's.
+def _has_credential_methods(value: Any) -> bool:
     return hasattr(value, "get_token") or hasattr(value, "get_token_info")
 
 
@@ -69,7 +68,12 @@ def bearer_policies(client: Any) -> list[Any]:
     """Every azure-core bearer policy reachable from ``client``: in its pipelines, or held directly.
 
     A walk of the client's attributes, at most a few deep, that never follows the policies'
-    ``next`` links, transports, credentials or modules.
+    ``next`` links, transports or modules. Nor does it look inside the credentials of the policies
+    it finds: a credential holds its own clients and pipelines (azure-identity's), which are not
+    the client's. An object is known for a credential by a policy holding it, never by its
+    methods' names alone, since a client may have a ``get_token`` of its own (Communication
+    Identity's ``get_token(user, scopes)``): objects with a credential's methods are only looked
+    inside last, once every other object has been, and then only if no policy found holds them.
 
     :param client: an Azure SDK client, or anything holding pipelines.
     :return: the policies, each once, in the order found.
@@ -77,7 +81,14 @@ def bearer_policies(client: Any) -> list[Any]:
     found: dict[int, Any] = {}
     seen: set[int] = set()
     stack: list[tuple[Any, int]] = [(client, 0)]
-    while stack:
+    # Objects with a credential's methods, put off until the policies found tell whether they are credentials.
+    put_off: list[tuple[Any, int]] = []
+    while stack or put_off:
+        if not stack:
+            value, depth = put_off.pop(0)
+            if id(value) not in {id(policy_credential(policy)) for policy in found.values()}:
+                stack.extend(_inside(value, depth))
+            continue
         value, depth = stack.pop()
         if id(value) in seen:
             continue
@@ -86,9 +97,16 @@ def bearer_policies(client: Any) -> list[Any]:
             found.update((id(policy), policy) for policy in pipeline_policies(value) if is_bearer_policy(policy))
         elif is_bearer_policy(value):
             found[id(value)] = value
-        elif depth < _MAX_DEPTH and not isinstance(value, _LEAVES) and not _is_credential(value):
-            stack.extend((child, depth + 1) for name, child in _children(value) if name not in _SKIPPED)
+        elif depth < _MAX_DEPTH and not isinstance(value, _LEAVES):
+            if _has_credential_methods(value):
+                put_off.append((value, depth))
+            else:
+                stack.extend(_inside(value, depth))
     return list(found.values())
+
+
+def _inside(value: Any, depth: int) -> Iterator[tuple[Any, int]]:
+    return ((child, depth + 1) for name, child in _children(value) if name not in _SKIPPED)
 
 
 def _give_background_refresh(policies: list[Any], options: dict[str, Any]) -> None:
