@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 from collections.abc import Callable, Iterator
 from types import FunctionType, ModuleType
@@ -151,13 +152,40 @@ def _enabling(factory: Callable[..., Any], options: dict[str, Any]) -> Callable[
     return child_client
 
 
+def _token_provider_keyword(client: Any) -> str | None:
+    """The keyword of the client's class that takes a token provider (the OpenAI SDK's
+    ``azure_ad_token_provider``), or None."""
+    try:
+        parameters = inspect.signature(type(client)).parameters
+    except (TypeError, ValueError):  # a class whose signature cannot be read, as some builtins'
+        return None
+    return next((name for name in parameters if name.endswith("token_provider")), None)
+
+
+def _no_policy_error(client: Any) -> TypeError:
+    name = type(client).__name__
+    keyword = _token_provider_keyword(client)
+    if keyword is None:
+        return TypeError(
+            f"{name} has no azure-core bearer token policy to refresh in the background: "
+            "expected an Azure SDK client built with a token credential (not a key, SAS or connection string)"
+        )
+    # Such a client (the OpenAI SDK's) has no azure-core pipeline at all: a provider is the way in.
+    provider = (
+        "bgrefresh_policy.aio.get_bearer_token_provider"
+        if inspect.iscoroutinefunction(getattr(client, "close", None))
+        else "bgrefresh_policy.get_bearer_token_provider"
+    )
+    return TypeError(
+        f"{name} has no azure-core bearer token policy to refresh in the background: it takes a token "
+        f"provider instead; build it with {keyword}={provider}(credential, scope)"
+    )
+
+
 def _enable(client: Any, options: dict[str, Any], *, required: bool) -> None:
     policies = bearer_policies(client)
     if not policies and required:
-        raise TypeError(
-            f"{type(client).__name__} has no azure-core bearer token policy to refresh in the background: "
-            "expected an Azure SDK client built with a token credential (not a key, SAS or connection string)"
-        )
+        raise _no_policy_error(client)
     _give_background_refresh(policies, options)
     _wrap_child_factories(client, options)
 
@@ -196,8 +224,9 @@ def enable_background_refresh(
     :keyword bool refresh_when_idle: see the policies. Defaults to False.
     :return: ``client``, the same object.
     :raises TypeError: ``client`` holds no azure-core bearer policy (a client built with a key, a
-        SAS or a connection string, or an object that is not an Azure SDK client), or an option
-        of the wrong type.
+        SAS or a connection string, a client that takes a token provider instead, such as the
+        OpenAI SDK's, whose message names :func:`~bgrefresh_policy.get_bearer_token_provider`, or an
+        object that is not an Azure SDK client), or an option of the wrong type.
     :raises ValueError: an option out of range. Either error leaves the client as it was.
 
     Enabled clients cannot be pickled (azure-core's can be): the classes their policies become

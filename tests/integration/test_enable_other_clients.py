@@ -1,10 +1,11 @@
-"""``enable_background_refresh`` on clients outside the twelve families: Communication Identity.
+"""``enable_background_refresh`` on clients outside the twelve families: Communication Identity and OpenAI.
 
 Communication Identity's client has a ``get_token(user, scopes)`` of its own, which a walk that
 told credentials by their methods' names took for a credential, and so stopped at. Real
 ``azure-communication-identity`` clients, async and sync, over HTTPS on loopback with a token
 credential (given a key, the client signs with HMAC and has no bearer policy at all). And what
-the walk must still leave alone: the clients a credential holds for itself.
+the walk must still leave alone: the clients a credential holds for itself. The OpenAI SDK's
+Azure clients take a token provider, not a pipeline policy: enabling them names the way.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+import openai
 import pytest
 import time_machine
 from azure.communication.identity import CommunicationIdentityClient, CommunicationUserIdentifier
@@ -23,6 +25,8 @@ from azure.core.credentials import AzureKeyCredential
 from azure.core.pipeline.policies import AsyncBearerTokenCredentialPolicy
 from azure.mgmt.resource.resources.aio import ResourceManagementClient as AsyncResourceManagementClient
 
+import bgrefresh_policy
+import bgrefresh_policy.aio
 from bgrefresh_policy import AsyncBackgroundRefreshTokenPolicy, BackgroundRefreshTokenPolicy, enable_background_refresh
 from bgrefresh_policy._enable import bearer_policies
 from tests.emulator.services import Services
@@ -135,3 +139,37 @@ async def test_the_credentials_own_pipelines_are_left_alone(services: Services) 
     async with client:
         assert await _groups(client) == ["rg"]
     await own_client.close()
+
+
+# --- OpenAI ------------------------------------------------------------------------------
+
+
+OPENAI_SCOPE = "https://cognitiveservices.azure.com/.default"
+OPENAI_ENDPOINT = "https://127.0.0.1:9"  # never called
+API_VERSION = "2024-10-21"
+
+
+async def test_enabling_an_async_openai_client_names_the_async_token_provider() -> None:
+    provider = bgrefresh_policy.aio.get_bearer_token_provider(Issuer(), OPENAI_SCOPE)
+    client = openai.AsyncAzureOpenAI(
+        azure_endpoint=OPENAI_ENDPOINT, api_version=API_VERSION, azure_ad_token_provider=provider
+    )
+    async with client:
+        with pytest.raises(TypeError) as raised:
+            enable_background_refresh(client)
+    assert "azure_ad_token_provider=bgrefresh_policy.aio.get_bearer_token_provider(" in str(raised.value)
+    assert "key, SAS or connection string" not in str(raised.value)
+
+
+def test_enabling_a_sync_openai_client_names_the_token_provider() -> None:
+    provider = bgrefresh_policy.get_bearer_token_provider(SyncIssuer(), OPENAI_SCOPE)
+    with_provider = openai.AzureOpenAI(
+        azure_endpoint=OPENAI_ENDPOINT, api_version=API_VERSION, azure_ad_token_provider=provider
+    )
+    # Built with a key, it still takes a provider: that is the way to background refresh.
+    with_key = openai.AzureOpenAI(azure_endpoint=OPENAI_ENDPOINT, api_version=API_VERSION, api_key="not-a-secret")
+    for client in (with_provider, with_key):
+        with client, pytest.raises(TypeError) as raised:
+            enable_background_refresh(client)
+        assert "azure_ad_token_provider=bgrefresh_policy.get_bearer_token_provider(" in str(raised.value)
+        assert "key, SAS or connection string" not in str(raised.value)
