@@ -32,6 +32,7 @@ __all__ = [
     "enforce_https",
     "is_due",
     "pipeline_policies",
+    "policy_credential",
 ]
 
 # azure.core.pipeline.policies._authentication, 1.38.3+: a token without refresh_on is due with
@@ -160,6 +161,11 @@ def pipeline_policies(pipeline: Any) -> list[Any]:
     A bearer policy is an ``HTTPPolicy``, so it is there itself, never wrapped in a runner.
     """
     return list(getattr(pipeline, "_impl_policies", ()))
+
+
+def policy_credential(policy: Any) -> Any:
+    """The credential a bearer policy built by azure-core's ``__init__`` holds (``_credential``), or None."""
+    return policy.__dict__.get("_credential")
 
 
 def cae_enabled(policy: Any) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 from collections.abc import Callable, Iterator
 from types import FunctionType, ModuleType
@@ -15,7 +16,7 @@ from azure.core.pipeline.transport import AsyncHttpTransport, HttpTransport
 # The event types by their public names, which load them when first resolved (see _events).
 import bgrefresh_policy
 
-from ._azure_core import pipeline_policies
+from ._azure_core import pipeline_policies, policy_credential
 from ._families import background_class, is_bearer_policy
 
 __all__ = ["enable_background_refresh"]
@@ -60,8 +61,7 @@ def _children(value: Any) -> Iterator[tuple[str, Any]]:
             yield from attributes.items()
 
 
-def _is_credential(value: Any) -> bool:
-    # Credentials hold their own clients and pipelines (azure-identity's), which are not the client's.
+def _has_credential_methods(value: Any) -> bool:
     return hasattr(value, "get_token") or hasattr(value, "get_token_info")
 
 
@@ -69,7 +69,12 @@ def bearer_policies(client: Any) -> list[Any]:
     """Every azure-core bearer policy reachable from ``client``: in its pipelines, or held directly.
 
     A walk of the client's attributes, at most a few deep, that never follows the policies'
-    ``next`` links, transports, credentials or modules.
+    ``next`` links, transports or modules. Nor does it look inside the credentials of the policies
+    it finds: a credential holds its own clients and pipelines (azure-identity's), which are not
+    the client's. An object is known for a credential by a policy holding it, never by its
+    methods' names alone, since a client may have a ``get_token`` of its own (Communication
+    Identity's ``get_token(user, scopes)``): objects with a credential's methods are only looked
+    inside last, once every other object has been, and then only if no policy found holds them.
 
     :param client: an Azure SDK client, or anything holding pipelines.
     :return: the policies, each once, in the order found.
@@ -77,7 +82,14 @@ def bearer_policies(client: Any) -> list[Any]:
     found: dict[int, Any] = {}
     seen: set[int] = set()
     stack: list[tuple[Any, int]] = [(client, 0)]
-    while stack:
+    # Objects with a credential's methods, put off until the policies found tell whether they are credentials.
+    put_off: list[tuple[Any, int]] = []
+    while stack or put_off:
+        if not stack:
+            value, depth = put_off.pop(0)
+            if id(value) not in {id(policy_credential(policy)) for policy in found.values()}:
+                stack.extend(_inside(value, depth))
+            continue
         value, depth = stack.pop()
         if id(value) in seen:
             continue
@@ -86,9 +98,16 @@ def bearer_policies(client: Any) -> list[Any]:
             found.update((id(policy), policy) for policy in pipeline_policies(value) if is_bearer_policy(policy))
         elif is_bearer_policy(value):
             found[id(value)] = value
-        elif depth < _MAX_DEPTH and not isinstance(value, _LEAVES) and not _is_credential(value):
-            stack.extend((child, depth + 1) for name, child in _children(value) if name not in _SKIPPED)
+        elif depth < _MAX_DEPTH and not isinstance(value, _LEAVES):
+            if _has_credential_methods(value):
+                put_off.append((value, depth))
+            else:
+                stack.extend(_inside(value, depth))
     return list(found.values())
+
+
+def _inside(value: Any, depth: int) -> Iterator[tuple[Any, int]]:
+    return ((child, depth + 1) for name, child in _children(value) if name not in _SKIPPED)
 
 
 def _give_background_refresh(policies: list[Any], options: dict[str, Any]) -> None:
@@ -133,13 +152,40 @@ def _enabling(factory: Callable[..., Any], options: dict[str, Any]) -> Callable[
     return child_client
 
 
+def _token_provider_keyword(client: Any) -> str | None:
+    """The keyword of the client's class that takes a token provider (the OpenAI SDK's
+    ``azure_ad_token_provider``), or None."""
+    try:
+        parameters = inspect.signature(type(client)).parameters
+    except (TypeError, ValueError):  # a class whose signature cannot be read, as some builtins'
+        return None
+    return next((name for name in parameters if name.endswith("token_provider")), None)
+
+
+def _no_policy_error(client: Any) -> TypeError:
+    name = type(client).__name__
+    keyword = _token_provider_keyword(client)
+    if keyword is None:
+        return TypeError(
+            f"{name} has no azure-core bearer token policy to refresh in the background: "
+            "expected an Azure SDK client built with a token credential (not a key, SAS or connection string)"
+        )
+    # Such a client (the OpenAI SDK's) has no azure-core pipeline at all: a provider is the way in.
+    provider = (
+        "bgrefresh_policy.aio.get_bearer_token_provider"
+        if inspect.iscoroutinefunction(getattr(client, "close", None))
+        else "bgrefresh_policy.get_bearer_token_provider"
+    )
+    return TypeError(
+        f"{name} has no azure-core bearer token policy to refresh in the background: it takes a token "
+        f"provider instead; build it with {keyword}={provider}(credential, scope)"
+    )
+
+
 def _enable(client: Any, options: dict[str, Any], *, required: bool) -> None:
     policies = bearer_policies(client)
     if not policies and required:
-        raise TypeError(
-            f"{type(client).__name__} has no azure-core bearer token policy to refresh in the background: "
-            "expected an Azure SDK client built with a token credential (not a key, SAS or connection string)"
-        )
+        raise _no_policy_error(client)
     _give_background_refresh(policies, options)
     _wrap_child_factories(client, options)
 
@@ -178,8 +224,9 @@ def enable_background_refresh(
     :keyword bool refresh_when_idle: see the policies. Defaults to False.
     :return: ``client``, the same object.
     :raises TypeError: ``client`` holds no azure-core bearer policy (a client built with a key, a
-        SAS or a connection string, or an object that is not an Azure SDK client), or an option
-        of the wrong type.
+        SAS or a connection string, a client that takes a token provider instead, such as the
+        OpenAI SDK's, whose message names :func:`~bgrefresh_policy.get_bearer_token_provider`, or an
+        object that is not an Azure SDK client), or an option of the wrong type.
     :raises ValueError: an option out of range. Either error leaves the client as it was.
 
     Enabled clients cannot be pickled (azure-core's can be): the classes their policies become

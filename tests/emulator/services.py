@@ -4,7 +4,8 @@ Each answer is the smallest body the real async and sync clients of that service
 error: ARM resource groups, Log Analytics query, Language sentiment, AI Search query, App
 Configuration key-values, Tables (service and one table), Blob (containers, container and blob
 properties), Queue and Data Lake (properties), Key Vault secrets, keys and certificates, and
-Azure OpenAI's chat completions, for the token providers.
+Azure OpenAI's chat completions, for the token providers, and Communication Identity (a user
+and a user's access token).
 Every request's method, path with query and ``Authorization`` header is recorded, so a test can
 tell which token reached the service.
 
@@ -174,7 +175,18 @@ async def _chat_completion(request: web.Request) -> web.Response:
     return _json({"id": "c", "object": "chat.completion", "created": 0, "model": "m", "choices": [choice]})
 
 
+async def _communication_user(request: web.Request) -> web.Response:
+    return web.Response(status=201, body=json.dumps({"identity": {"id": "8:acs:user-1"}}).encode(), content_type=JSON)
+
+
+async def _communication_user_token(request: web.Request) -> web.Response:
+    # A Communication Services user's token: what the client's own get_token(user, scopes) returns.
+    return _json({"token": f"acs-token-of-{request.match_info['id']}", "expiresOn": "2030-01-01T00:00:00Z"})
+
+
 _ROUTES: list[tuple[str, str, Handler]] = [
+    ("POST", "/identities", _communication_user),
+    ("POST", "/identities/{id}/:issueAccessToken", _communication_user_token),
     ("POST", "/openai/deployments/{deployment}/chat/completions", _chat_completion),
     ("GET", "/subscriptions/{subscription}/resourcegroups", _resource_groups),
     ("POST", "/v1/workspaces/{workspace}/query", _logs_query),
