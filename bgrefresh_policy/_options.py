@@ -165,6 +165,11 @@ def _sync_by_type(credential: Any, method_name: str) -> str | None:
     is the one its class, or the first base defining it, holds. A method set on the instance
     (a mock's, a patch) or defined anywhere else proves nothing: azure-core awaits whatever
     returns an awaitable, so only the first call can tell.
+
+    :param credential: the credential given to the constructor.
+    :param str method_name: the method the policy calls, ``get_token_info`` or ``get_token``.
+    :return: the module of the class defining that method, or None.
+    :rtype: str or None
     """
     if method_name in getattr(credential, "__dict__", ()):
         return None

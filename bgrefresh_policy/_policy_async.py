@@ -331,6 +331,9 @@ class AsyncBackgroundRefreshTokenPolicy(
         returning a coroutine or a future is a valid async one).
 
         :param str scopes: the scopes the token is for.
+        :keyword kwargs: ``claims``, ``tenant_id``, ``enable_cae`` and the like, as azure-core's
+            ``_get_token`` takes them.
+        :return: what the credential's awaitable gave.
         :raises TypeError: the credential returned something that is not awaitable.
         """
         if cae_enabled(self):
