@@ -157,17 +157,51 @@ def check_scopes(scopes: tuple[Any, ...]) -> tuple[str, ...]:
     return scopes
 
 
-def check_credential(credential: Any, *, asynchronous: bool) -> None:
-    """Reject objects that cannot give tokens the way the policy asks, before any request is made.
+def _sync_by_type(credential: Any, method_name: str) -> str | None:
+    """The module that proves, by the credential's type, that ``method_name`` is sync; else None.
 
-    A sync credential in the async policy would block the event loop on every refresh, the
-    background ones too; an async one in the sync policy would return coroutines, not tokens.
+    azure-identity keeps its async credentials in ``azure.identity.aio`` and its sync ones
+    elsewhere in ``azure.identity`` (``azure.identity.broker`` too), and a credential's method
+    is the one its class, or the first base defining it, holds. A method set on the instance
+    (a mock's, a patch) or defined anywhere else proves nothing: azure-core awaits whatever
+    returns an awaitable, so only the first call can tell.
+
+    :param credential: the credential given to the constructor.
+    :param str method_name: the method the policy calls, ``get_token_info`` or ``get_token``.
+    :return: the module of the class defining that method, or None.
+    :rtype: str or None
+    """
+    if method_name in getattr(credential, "__dict__", ()):
+        return None
+    owner = next((klass for klass in type(credential).__mro__ if method_name in vars(klass)), None)
+    if owner is None:
+        return None
+    module: str = getattr(owner, "__module__", None) or ""
+    parts = module.split(".")
+    if parts[:2] != ["azure", "identity"] or "aio" in parts:
+        return None
+    # In case a later release puts an async credential outside .aio: that one would be awaited.
+    if inspect.iscoroutinefunction(vars(owner)[method_name]):
+        return None
+    return module
+
+
+def check_credential(credential: Any, *, asynchronous: bool) -> None:
+    """Reject objects that surely cannot give tokens the way the policy asks, before any request is made.
+
+    Only what is certain: azure-core's policies take any object with ``get_token_info`` or
+    ``get_token``, and its async policy awaits what the method returns only if it is awaitable,
+    so a plain function returning a coroutine or a future (a ``functools.partial``, a
+    decorator, a mock) is a valid async credential. A sync credential in the async policy would
+    block the event loop on every refresh, the background ones too: refused here when its type
+    proves it (azure-identity's sync classes), otherwise at its first call, when what it
+    returned is not awaitable. An async credential in the sync policy would return coroutines,
+    not tokens: refused here when its method is a coroutine function.
 
     :param credential: the credential given to the constructor.
     :keyword bool asynchronous: the policy awaits the credential.
     :raises TypeError: it is a class, not an instance; it has neither ``get_token_info`` nor
-        ``get_token``; or the method the policy calls is sync where it must be async, or the
-        other way round.
+        ``get_token``; or it is surely sync where it must be async, or the other way round.
     """
     if isinstance(credential, type):
         raise TypeError(
@@ -180,12 +214,15 @@ def check_credential(credential: Any, *, asynchronous: bool) -> None:
             f"credential must have a get_token_info or get_token method; {type(credential).__name__} has neither"
         )
     kind = type(credential).__name__
-    if asynchronous and not inspect.iscoroutinefunction(method):
-        raise TypeError(
-            f"{kind}.{method_name} is not a coroutine function: the async policy needs an async credential, "
-            "such as those in azure.identity.aio (or use BackgroundRefreshTokenPolicy for a sync credential)"
-        )
-    if not asynchronous and inspect.iscoroutinefunction(method):
+    if asynchronous:
+        module = _sync_by_type(credential, method_name)
+        if module is not None:
+            raise TypeError(
+                f"{kind} is a sync credential (its {method_name} is from {module}): the async policy needs an "
+                "async credential, such as those in azure.identity.aio (or use BackgroundRefreshTokenPolicy for a "
+                "sync credential)"
+            )
+    elif inspect.iscoroutinefunction(method):
         raise TypeError(
             f"{kind}.{method_name} is a coroutine function: the sync policy needs a sync credential, such as "
             "those in azure.identity (or use AsyncBackgroundRefreshTokenPolicy for an async credential)"

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from azure.core.credentials import TokenRequestOptions
 from azure.core.credentials_async import AsyncTokenProvider
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import AsyncBearerTokenCredentialPolicy
@@ -14,7 +15,7 @@ from azure.core.pipeline.policies import AsyncBearerTokenCredentialPolicy
 # The event types by their public names, which load them when first resolved (see _events).
 import bgrefresh_policy
 
-from ._azure_core import AsyncHTTPResponseType, HTTPRequestType, challenge_flow, enforce_https
+from ._azure_core import AsyncHTTPResponseType, HTTPRequestType, cae_enabled, challenge_flow, enforce_https
 from ._flow import Flow, Refresh, explicit_flow, token_flow
 from ._key_state import CachedToken, TokenKey, checked_token
 from ._outcome import Fetch, Verdict
@@ -63,8 +64,9 @@ class AsyncBackgroundRefreshTokenPolicy(
     :ivar bool closed: True once :meth:`close` has run.
     :raises ValueError: no scope, an empty scope, or a negative or non-finite option.
     :raises TypeError: a scope that is not a str, an option of the wrong type, a credential
-        with neither ``get_token_info`` nor ``get_token``, a sync credential (use one from
-        ``azure.identity.aio``), or a credential class instead of an instance.
+        with neither ``get_token_info`` nor ``get_token``, one of ``azure.identity``'s sync
+        credentials (use one from ``azure.identity.aio``), or a credential class instead of an
+        instance. Any other sync credential is refused at its first call.
 
     A ``min_validity`` of 300 s or more warns (``UserWarning``): a token without ``refresh_on``
     would then be refreshed only inline, with requests waiting.
@@ -110,7 +112,8 @@ class AsyncBackgroundRefreshTokenPolicy(
             ``enforce_https`` was not turned off.
         :raises ~azure.core.exceptions.ClientAuthenticationError: or whatever else the
             credential raises, unchanged, when there is no valid token to fall back on.
-        :raises TypeError: the credential returned something that is not a token.
+        :raises TypeError: the credential returned something that is not a token, or returned a
+            token where an awaitable was due (a sync credential).
         """
         if self._attach_own(request):  # not due, or due with a refresh running or backing off
             return
@@ -130,7 +133,8 @@ class AsyncBackgroundRefreshTokenPolicy(
         :param str scopes: the scopes the token is for.
         :raises ~azure.core.exceptions.ClientAuthenticationError: or whatever else the
             credential raises, unchanged.
-        :raises TypeError: the credential returned something that is not a token.
+        :raises TypeError: the credential returned something that is not a token, or returned a
+            token where an awaitable was due (a sync credential).
         """
         key = TokenKey.of(scopes, kwargs.get("tenant_id"))
         cached = await self._refresh_explicit(key, scopes, kwargs)
@@ -306,14 +310,52 @@ class AsyncBackgroundRefreshTokenPolicy(
 
     def _fetcher(self, scopes: tuple[str, ...], kwargs: dict[str, Any], watched: Watched) -> Fetch:
         method = self._credential_method()
+        # A _get_token of a subclass, or patched onto this instance, is called as azure-core calls it.
+        own = "_get_token" not in self.__dict__ and type(self)._get_token is AsyncBearerTokenCredentialPolicy._get_token
+        get_token = self._ask_credential if own else self._get_token
 
         async def fetch() -> Any:
             if watched is not None:
                 watched[0].call_started(watched[1])
-            # A copy: azure-core's _get_token pops options out of the dict it is given.
-            return checked_token(await self._get_token(*scopes, **dict(kwargs)), method)
+            # A copy: _get_token pops options out of the dict it is given.
+            return checked_token(await get_token(*scopes, **dict(kwargs)), method)
 
         return fetch
+
+    async def _ask_credential(self, *scopes: str, **kwargs: Any) -> Any:
+        """azure-core's ``_get_token`` (the same in 1.32.0 to 1.41.0), refusing a sync credential.
+
+        azure-core awaits what the credential returns only if it is awaitable, so a sync
+        credential gets by there, blocking the event loop on every call. Here it is refused at
+        its first call: nothing but what it returned proves a credential sync (a plain function
+        returning a coroutine or a future is a valid async one).
+
+        :param str scopes: the scopes the token is for.
+        :keyword kwargs: ``claims``, ``tenant_id``, ``enable_cae`` and the like, as azure-core's
+            ``_get_token`` takes them.
+        :return: what the credential's awaitable gave.
+        :raises TypeError: the credential returned something that is not awaitable.
+        """
+        if cae_enabled(self):
+            kwargs.setdefault("enable_cae", True)
+        credential: Any = self._credential
+        if hasattr(credential, "get_token_info"):
+            method = "get_token_info"
+            options = {name: kwargs.pop(name) for name in list(kwargs) if name in TokenRequestOptions.__annotations__}
+            outcome = credential.get_token_info(*scopes, options=options)
+        else:
+            method = "get_token"
+            outcome = credential.get_token(*scopes, **kwargs)
+        if isinstance(outcome, Awaitable):  # azure-core's own test (await_result)
+            return await outcome
+        returned = type(outcome).__name__
+        # It may be a token: not kept alive by the traceback, never in the message.
+        del outcome
+        raise TypeError(
+            f"{type(credential).__name__}.{method} returned {returned}, not an awaitable: it is a sync credential, "
+            "and the async policy needs an async one, such as those in azure.identity.aio (or use "
+            "BackgroundRefreshTokenPolicy for a sync credential)"
+        )
 
     def _timer_runner(self) -> Runner | None:
         try:  # from a refresh's task, on the loop it ran on

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -64,8 +65,9 @@ class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, 
     :raises ValueError: no scope, an empty scope, a negative or non-finite option, or a
         ``refresh_timeout`` above ``threading.TIMEOUT_MAX``.
     :raises TypeError: a scope that is not a str, an option of the wrong type, a credential
-        with neither ``get_token_info`` nor ``get_token``, an async credential (use one from
-        ``azure.identity``), or a credential class instead of an instance.
+        with neither ``get_token_info`` nor ``get_token``, a credential whose method is a coroutine
+        function (use one from ``azure.identity``), or a credential class instead of an instance.
+        Any other async credential is refused at its first call.
 
     A ``min_validity`` of 300 s or more warns (``UserWarning``): a token without ``refresh_on``
     would then be refreshed only inline, with requests waiting.
@@ -111,7 +113,8 @@ class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, 
             ``enforce_https`` was not turned off.
         :raises ~azure.core.exceptions.ClientAuthenticationError: or whatever else the
             credential raises, unchanged, when there is no valid token to fall back on.
-        :raises TypeError: the credential returned something that is not a token.
+        :raises TypeError: the credential returned something that is not a token, or an awaitable
+            (an async credential).
         """
         if self._attach_own(request):  # not due, or due with a refresh running or backing off
             return
@@ -132,7 +135,8 @@ class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, 
         :param str scopes: the scopes the token is for.
         :raises ~azure.core.exceptions.ClientAuthenticationError: or whatever else the
             credential raises, unchanged.
-        :raises TypeError: the credential returned something that is not a token.
+        :raises TypeError: the credential returned something that is not a token, or an awaitable
+            (an async credential).
         """
         key = TokenKey.of(scopes, kwargs.get("tenant_id"))
         self._attach(request, key, self._refresh_explicit(key, scopes, kwargs))
@@ -309,7 +313,18 @@ class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, 
             if watched is not None:
                 watched[0].call_started(watched[1])
             # A copy: azure-core's _get_token pops options out of the dict it is given.
-            return checked_token(self._get_token(*scopes, **dict(kwargs)), method)
+            outcome = self._get_token(*scopes, **dict(kwargs))
+            if isinstance(outcome, Awaitable):
+                # An async credential whose method is not a coroutine function (the constructor
+                # refuses those that are): a coroutine left unawaited would only warn when collected.
+                if inspect.iscoroutine(outcome):
+                    outcome.close()
+                raise TypeError(
+                    f"{type(self._credential).__name__}.{method} returned {type(outcome).__name__}, an awaitable: "
+                    "it is an async credential, and the sync policy needs a sync one, such as those in "
+                    "azure.identity (or use AsyncBackgroundRefreshTokenPolicy for an async credential)"
+                )
+            return checked_token(outcome, method)
 
         return fetch
 
