@@ -88,12 +88,6 @@ def _names_a_bearer_policy(item: pytest.Item) -> bool:
 # tests"), by module and test function: each must fail, with this exception, or the run fails.
 # What a difference is: the exception the test fails with, why, and whether it always fails.
 Difference = tuple[type[BaseException], str, bool]
-_SYNC_CREDENTIAL: Difference = (
-    TypeError,
-    "a credential returning tokens, not awaitables, is sync: the async policy refuses it at its first call "
-    "(azure-core awaits only what is awaitable, so there it blocks the event loop on every call)",
-    True,
-)
 _BACKGROUND: Difference = (
     AssertionError,
     "a token past refresh_on with an hour left is refreshed in the background: the request does not wait, so "
@@ -113,11 +107,7 @@ _SHARED: Difference = (
     "credential is not called again",
     True,
 )
-_DIFFERENCES: dict[tuple[str, str], Difference] = {
-    ("test_authentication_async.py", "test_bearer_policy_authorize_request"): _SYNC_CREDENTIAL,
-    ("test_authentication_async.py", "test_bearer_policy_authorize_request_access_token_info"): _SYNC_CREDENTIAL,
-    ("test_authentication_async.py", "test_jitter_set_on_token_request_async"): _SYNC_CREDENTIAL,
-}
+_DIFFERENCES: dict[tuple[str, str], Difference] = {}
 # On Python 3.12+ a background refresh starts as an eager task: the credential is called before
 # on_request returns, as the test expects.
 _DIFFERENCES_BEFORE_EAGER_TASKS: dict[tuple[str, str], Difference] = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from ._runners._protocols import Runner
 
 __all__ = ["AsyncBackgroundRefreshTokenPolicy"]
+
+_LOGGER = logging.getLogger(__name__)
 
 
 async def _maybe_await(outcome: Any) -> None:
@@ -66,7 +69,8 @@ class AsyncBackgroundRefreshTokenPolicy(
     :raises TypeError: a scope that is not a str, an option of the wrong type, a credential
         with neither ``get_token_info`` nor ``get_token``, one of ``azure.identity``'s sync
         credentials (use one from ``azure.identity.aio``), or a credential class instead of an
-        instance. Any other sync credential is refused at its first call.
+        instance. Any other sync credential is used as azure-core uses it (awaiting only what is
+        awaitable), and its first call logs a WARNING: it blocks the event loop.
 
     A ``min_validity`` of 300 s or more warns (``UserWarning``): a token without ``refresh_on``
     would then be refreshed only inline, with requests waiting.
@@ -112,8 +116,7 @@ class AsyncBackgroundRefreshTokenPolicy(
             ``enforce_https`` was not turned off.
         :raises ~azure.core.exceptions.ClientAuthenticationError: or whatever else the
             credential raises, unchanged, when there is no valid token to fall back on.
-        :raises TypeError: the credential returned something that is not a token, or returned a
-            token where an awaitable was due (a sync credential).
+        :raises TypeError: the credential returned something that is not a token.
         """
         if self._attach_own(request):  # not due, or due with a refresh running or backing off
             return
@@ -133,8 +136,7 @@ class AsyncBackgroundRefreshTokenPolicy(
         :param str scopes: the scopes the token is for.
         :raises ~azure.core.exceptions.ClientAuthenticationError: or whatever else the
             credential raises, unchanged.
-        :raises TypeError: the credential returned something that is not a token, or returned a
-            token where an awaitable was due (a sync credential).
+        :raises TypeError: the credential returned something that is not a token.
         """
         key = TokenKey.of(scopes, kwargs.get("tenant_id"))
         cached = await self._refresh_explicit(key, scopes, kwargs)
@@ -323,18 +325,17 @@ class AsyncBackgroundRefreshTokenPolicy(
         return fetch
 
     async def _ask_credential(self, *scopes: str, **kwargs: Any) -> Any:
-        """azure-core's ``_get_token`` (the same in 1.32.0 to 1.41.0), refusing a sync credential.
+        """azure-core's ``_get_token`` (the same in 1.32.0 to 1.41.0), telling of a sync credential.
 
-        azure-core awaits what the credential returns only if it is awaitable, so a sync
-        credential gets by there, blocking the event loop on every call. Here it is refused at
-        its first call: nothing but what it returned proves a credential sync (a plain function
-        returning a coroutine or a future is a valid async one).
+        As azure-core does, what the credential returns is awaited only if it is awaitable, so a
+        sync credential works, blocking the event loop for each of its calls. Only its result
+        shows it (a plain function returning a coroutine is a valid async credential): the first
+        one is logged at WARNING, once per policy.
 
         :param str scopes: the scopes the token is for.
         :keyword kwargs: ``claims``, ``tenant_id``, ``enable_cae`` and the like, as azure-core's
             ``_get_token`` takes them.
-        :return: what the credential's awaitable gave.
-        :raises TypeError: the credential returned something that is not awaitable.
+        :return: what the credential returned, awaited if it is awaitable.
         """
         if cae_enabled(self):
             kwargs.setdefault("enable_cae", True)
@@ -346,16 +347,22 @@ class AsyncBackgroundRefreshTokenPolicy(
         else:
             method = "get_token"
             outcome = credential.get_token(*scopes, **kwargs)
-        if isinstance(outcome, Awaitable):  # azure-core's own test (await_result)
+        if isinstance(outcome, Awaitable):
             return await outcome
-        returned = type(outcome).__name__
-        # It may be a token: not kept alive by the traceback, never in the message.
-        del outcome
-        raise TypeError(
-            f"{type(credential).__name__}.{method} returned {returned}, not an awaitable: it is a sync credential, "
-            "and the async policy needs an async one, such as those in azure.identity.aio (or use "
-            "BackgroundRefreshTokenPolicy for a sync credential)"
-        )
+        if not self._told_sync:
+            self._told_sync = True
+            _LOGGER.warning(
+                "%s.%s returned %s, not an awaitable: a sync credential, which blocks the event loop for each of "
+                "its calls (as with azure-core's policy). Use an async credential, such as those in "
+                "azure.identity.aio, or BackgroundRefreshTokenPolicy with this one",
+                type(credential).__name__,
+                method,
+                type(outcome).__name__,
+            )
+        return outcome
+
+    # Whether the WARNING about a sync credential was logged (see _ask_credential).
+    _told_sync = False
 
     def _timer_runner(self) -> Runner | None:
         try:  # from a refresh's task, on the loop it ran on

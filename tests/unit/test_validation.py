@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import warnings
 from typing import Any
@@ -31,15 +32,23 @@ def test_a_sync_credential_is_refused_by_the_async_policy() -> None:
     assert "BackgroundRefreshTokenPolicy" in str(caught.value)
 
 
-async def test_a_user_written_sync_credential_with_get_token_only_is_refused_by_the_async_policy_when_called() -> None:
-    # Its type proves nothing (azure-core awaits what a plain function returns, if awaitable): the call does.
+async def test_a_user_written_sync_credential_with_get_token_only_works_in_the_async_policy_as_in_azure_cores(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Its type proves nothing (azure-core awaits what a plain function returns, if awaitable): the call
+    # shows it, and is told of at WARNING.
     class Blocking:
         def get_token(self, *scopes: str, **kwargs: Any) -> Any:
             return AccessToken("blocking-token", 4_000_000_000)
 
     policy = AsyncBackgroundRefreshTokenPolicy(Blocking(), SCOPE)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"Blocking\.get_token returned AccessToken, not an awaitable"):
-        await policy.on_request(make_request())
+    request = make_request()
+    with caplog.at_level(logging.WARNING, logger="bgrefresh_policy"):
+        await policy.on_request(request)
+    assert request.http_request.headers["Authorization"] == "Bearer blocking-token"
+    assert next(record.getMessage() for record in caplog.records).startswith(
+        "Blocking.get_token returned AccessToken, not an awaitable"
+    )
 
 
 async def test_an_async_credential_is_refused_by_the_sync_policy() -> None:
