@@ -85,11 +85,6 @@ def token_flow(
         if action is Action.ATTACH:
             assert current is not None  # decide() attaches only a valid token
             return current
-        if action is Action.REFUSE:
-            refusal = store.refusal(key)
-            if refusal is None:  # a token arrived meanwhile: decide again
-                continue
-            raise refusal.with_traceback(None)  # one object for every request: no traceback piles up
         if action is Action.BACKGROUND:
             assert current is not None
             _LOGGER.debug("token for %s is due; refreshing in the background", key.scopes)

@@ -53,9 +53,6 @@ class Action(enum.Enum):
     """Attach the cached token and start a background refresh."""
     INLINE = "inline"
     """Wait for a refresh (start one, or join the one in flight)."""
-    REFUSE = "refuse"
-    """Fail at once with the key's standing refusal: the credential's last token arrived expired,
-    and asking again before the back-off ends would only bring another (a clock that is ahead)."""
 
 
 class CachedToken:
@@ -125,7 +122,7 @@ def decide(
     retry_not_before: float,
     background_busy: bool,
     background_allowed: bool,
-    refusing: bool = False,
+    holding_expired: bool = False,
 ) -> Action:
     """Choose what a request does.
 
@@ -135,13 +132,14 @@ def decide(
     :keyword float retry_not_before: the back-off after a failed or fruitless attempt ends here.
     :keyword bool background_busy: a background refresh for this key is already running.
     :keyword bool background_allowed: a background refresh may start (the policy is open).
-    :keyword bool refusing: the last token arrived expired; requests with no valid token fail at once
-        until ``retry_not_before``.
+    :keyword bool holding_expired: ``current`` arrived already expired by this clock; it is attached
+        as it is until ``retry_not_before`` (the service, whose clock may be right, decides).
     :return: the action.
     :rtype: Action
     """
     if current is None or current.expires_on <= now:
-        return Action.REFUSE if refusing and now < retry_not_before else Action.INLINE
+        held = holding_expired and current is not None and now < retry_not_before
+        return Action.ATTACH if held else Action.INLINE
     if not current.is_due(now):
         return Action.ATTACH
     if current.expires_on - now < min_validity:
@@ -215,12 +213,12 @@ class KeyState:
         "background",
         "current",
         "generation",
+        "holding_expired",
         "key",
         "last_outcome",
         "last_outcome_at",
         "last_used",
         "lifetime",
-        "refusal",
         "retry_not_before",
     )
 
@@ -239,9 +237,9 @@ class KeyState:
         # generation it began in and may write back only if it is still current.
         self.generation = 0
         self.retry_not_before = float("-inf")
-        # The error requests with no valid token fail with until retry_not_before, when the last
-        # token the credential gave arrived expired (see Action.REFUSE); None otherwise.
-        self.refusal: BaseException | None = None
+        # The cached token arrived already expired by this machine's clock (a clock ahead): it is
+        # attached as it is until retry_not_before, and the credential asked again only then.
+        self.holding_expired = False
         # The running background refresh, or None.
         self.background: BackgroundMark | None = None
 
@@ -305,7 +303,7 @@ class KeyState:
             retry_not_before=self.retry_not_before,
             background_busy=self._background_busy(),
             background_allowed=background_allowed,
-            refusing=self.refusal is not None,
+            holding_expired=self.holding_expired,
         )
 
     def _background_busy(self) -> bool:
@@ -361,13 +359,13 @@ class KeyState:
         if token is None:
             self.retry_not_before = now + retry_delay
             return Completion.FAILED
-        self.refusal = None
         if explicit:
             self.store_explicit(token)
             return Completion.STORED
         if self.current is None or token.expires_on > self.current.expires_on:
             self.current = token
             self.retry_not_before = float("-inf")
+            self.holding_expired = False
             return Completion.STORED
         self.retry_not_before = now + retry_delay
         return Completion.NOT_NEWER
@@ -380,8 +378,7 @@ class KeyState:
         self.current = token
         self.generation += 1
         self.retry_not_before = float("-inf")
-        if token is not None:
-            self.refusal = None
+        self.holding_expired = False
 
     def invalidate(self, serial: int | None = None) -> bool:
         """Drop the cached token after a 401 or a claims challenge.

@@ -9,8 +9,6 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, NamedTuple, NoReturn
 
-from azure.core.exceptions import ClientAuthenticationError
-
 from ._key_state import CachedToken
 
 __all__ = [
@@ -24,7 +22,6 @@ __all__ = [
     "RefreshTimedOut",
     "RefreshTimeoutError",
     "SyncFetch",
-    "TokenExpiredOnArrival",
     "Verdict",
     "record_outcome",
     "retry_after",
@@ -44,6 +41,10 @@ class RefreshOutcome(str, enum.Enum):
     """A background refresh ran past ``refresh_timeout``: counted as failed, backing off."""
     STALE = "stale"
     """The key was invalidated while the call ran (a 401, a claims challenge): result discarded."""
+    EXPIRED_ON_ARRIVAL = "expired_on_arrival"
+    """The credential returned a token already expired by this machine's clock (usually a clock
+    ahead of the real time): attached as it is, since the service judges it by its own clock, and
+    the credential asked again only after ``retry_delay``."""
     CANCELLED = "cancelled"
     """The policy's ``close()`` cancelled the call (or its event loop ended first): nothing recorded."""
 
@@ -70,33 +71,6 @@ class RefreshTimedOut(TimeoutError):
     A thread cannot be stopped, so unlike a cancelled task it keeps the key's running mark
     until it ends; its late result is then recorded as any other.
     """
-
-
-class TokenExpiredOnArrival(ClientAuthenticationError):
-    """The credential returned a token that had already expired by this machine's clock.
-
-    Usually the clock is ahead of the real time (a VM resumed, NTP not yet synchronised). The token
-    is never attached; requests with no valid token fail with this error, without asking the
-    credential again, until ``retry_delay`` has passed.
-    """
-
-    @classmethod
-    def of(cls, expires_on: float, now: float, retry_delay: float) -> TokenExpiredOnArrival:
-        """The error for a token that expired at ``expires_on``, seen at ``now`` (Unix times; never the token).
-
-        :param float expires_on: the token's expiry.
-        :param float now: this machine's clock.
-        :param float retry_delay: how long requests fail before the credential is asked again.
-        :return: the error.
-        """
-        return cls(
-            message=(
-                f"the credential returned a token that had already expired ({now - expires_on:.0f} s before this "
-                f"machine's clock, expires_on={expires_on:.0f}): check the system clock, which is likely ahead "
-                f"(NTP). Requests without a valid token fail at once for the next {retry_delay:.0f} s "
-                "(retry_delay) before the credential is asked again."
-            )
-        )
 
 
 class Verdict(NamedTuple):

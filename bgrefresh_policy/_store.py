@@ -27,7 +27,6 @@ from ._outcome import (
     RefreshOutcome,
     RefreshTimedOut,
     RefreshTimeoutError,
-    TokenExpiredOnArrival,
     Verdict,
     retry_after,
 )
@@ -69,7 +68,7 @@ def _next_attempt(state: KeyState, completion: Completion) -> float | None:
     if completion in (Completion.FAILED, Completion.NOT_NEWER):
         return state.retry_not_before
     if completion is Completion.STORED and state.current is not None:
-        return state.current.fresh_until
+        return state.retry_not_before if state.holding_expired else state.current.fresh_until
     return None
 
 
@@ -256,11 +255,6 @@ class TokenStore:
             state.last_used = now  # not forgotten while the caller's credential call runs
             return state.generation
 
-    def refusal(self, key: TokenKey) -> BaseException | None:
-        """The error requests for ``key`` fail with at once (see :attr:`Action.REFUSE`), if any."""
-        state = self._find(key)
-        return state.refusal if state is not None else None
-
     def still_valid(self, key: TokenKey) -> CachedToken | None:
         """The cached token if it has not expired."""
         current = self.current(key)
@@ -329,9 +323,6 @@ class TokenStore:
         :rtype: Verdict
         """
         now = self.clock()
-        if result is not None and error is None and result.expires_on <= now:  # never attached: see REFUSE
-            error = TokenExpiredOnArrival.of(result.expires_on, now, self.options.retry_delay)
-            result = None
         cached = self.cache(result) if result is not None and error is None else None
         with self._lock:
             state = self._state(key)
@@ -343,7 +334,10 @@ class TokenStore:
                     finished = None  # a late timeout for an outcome already recorded
             else:
                 completion, current, delay = self._record(key, generation, cached, now, explicit, error)
-                finished = self._note(state, _outcome(completion, error), now, _next_attempt(state, completion), error)
+                outcome = _outcome(completion, error)
+                if state.holding_expired and completion is Completion.STORED:
+                    outcome = RefreshOutcome.EXPIRED_ON_ARRIVAL
+                finished = self._note(state, outcome, now, _next_attempt(state, completion), error)
         if early is not None:
             if observe is not None and finished is not None:
                 observe(finished)
@@ -394,13 +388,31 @@ class TokenStore:
         # Caller holds _lock.
         state = self._state(key)
         delay = self._backoff(error, state.current, now)
-        completion = state.complete(generation, cached, now, retry_delay=delay, explicit=explicit)
-        if completion is Completion.FAILED and isinstance(error, TokenExpiredOnArrival):
-            state.refusal = error
+        if cached is not None and cached.expires_on <= now and not explicit:
+            completion = self._hold_expired(state, generation, cached, now, delay)
+        else:
+            completion = state.complete(generation, cached, now, retry_delay=delay, explicit=explicit)
         if completion is Completion.STORED and cached is not None:
             state.lifetime = cached.expires_on - now
             self._index(key, cached)
         return completion, state.current, delay
+
+    @staticmethod
+    def _hold_expired(state: KeyState, generation: int, cached: CachedToken, now: float, delay: float) -> Completion:
+        """Record a token that arrived already expired by this clock (a clock ahead, usually).
+
+        With no valid token to keep, it is attached as it is, as azure-core attaches it (the service
+        judges it by its own clock), and held until ``delay`` has passed: the credential is asked
+        again then, not on every request (see :func:`~bgrefresh_policy._key_state.decide`).
+        """
+        # Caller holds _lock.
+        current = state.current
+        if generation != state.generation or (current is not None and current.expires_on > now):
+            return state.complete(generation, cached, now, retry_delay=delay)  # stale, or not newer
+        state.current = cached
+        state.holding_expired = True
+        state.retry_not_before = now + delay
+        return Completion.STORED
 
     def _backoff(self, error: BaseException | None, current: CachedToken | None, now: float) -> float:
         """Seconds until the next background attempt after a failure: ``retry_delay``, or longer if the
@@ -426,7 +438,15 @@ class TokenStore:
         delay: float,
     ) -> None:
         """One line per outcome worth telling: a failure at WARNING when requests can go on, else DEBUG."""
-        if completion is Completion.STALE:
+        if completion is Completion.STORED and current is not None and current.expires_on <= now:
+            _LOGGER.warning(
+                "token for %s arrived expired (%.0f s before this machine's clock, which is likely ahead: check it); "
+                "attached as it is, and asked for again in %.0f s",
+                key.scopes,
+                now - current.expires_on,
+                delay,
+            )
+        elif completion is Completion.STALE:
             _LOGGER.debug("token for %s was invalidated during its refresh; result discarded", key.scopes)
         elif completion is Completion.NOT_NEWER:
             _LOGGER.debug(
@@ -438,8 +458,6 @@ class TokenStore:
             assert error is not None
             if isinstance(error, RefreshAbandoned):
                 _LOGGER.debug("token refresh for %s abandoned: %s", key.scopes, error)
-            elif isinstance(error, TokenExpiredOnArrival):
-                _LOGGER.warning("token for %s refused: %s", key.scopes, error.message)
             elif background:
                 _LOGGER.warning(
                     "background token refresh for %s failed (%s: %s); next attempt in %.0f s at the earliest",

@@ -1,35 +1,33 @@
-"""The async policy refuses a token that arrives expired, and asks again only after retry_delay."""
+"""The async policy attaches a token that arrives expired, and asks again only after retry_delay."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import pytest
-from azure.core.exceptions import ClientAuthenticationError
-
-from bgrefresh_policy._key_state import Action, decide
-from tests.support import FakeClock, ScriptedCredential, make_request
+from bgrefresh_policy._key_state import Action, CachedToken, decide
+from tests.support import FakeClock, ScriptedCredential, bearer, make_request
 from tests.unit.conftest import make_policy
 
 
-async def test_requests_fail_fast_until_retry_delay_has_passed(
+async def test_ten_minutes_of_requests_make_one_credential_call_per_retry_delay(
     credential: ScriptedCredential, clock: FakeClock
 ) -> None:
     credential.fixed_expiry = clock() - 5
     policy: Any = make_policy(credential, clock, retry_delay=30)
-    for _ in range(600):  # ten minutes, a request a second
+    for second in range(600):  # ten minutes, a request a second
         request = make_request()
-        with pytest.raises(ClientAuthenticationError, match="already expired"):
-            await policy.on_request(request)
-        assert "Authorization" not in request.http_request.headers
+        await policy.on_request(request)
+        assert bearer(request) == f"Bearer token-{second // 30 + 1}"
         clock.advance(1)
     assert len(credential.calls) == 600 // 30
     await policy.close()
 
 
-def test_decide_refuses_only_without_a_valid_token_and_only_during_the_back_off() -> None:
+def test_decide_attaches_a_held_expired_token_only_during_the_back_off() -> None:
     now = 1_000.0
+    expired = CachedToken(type("Token", (), {"token": "t", "expires_on": now - 5})(), jitter=0, serial=1)
     common: dict[str, Any] = {"min_validity": 60.0, "background_busy": False, "background_allowed": True}
-    assert decide(None, now, retry_not_before=now + 1, refusing=True, **common) is Action.REFUSE
-    assert decide(None, now, retry_not_before=now, refusing=True, **common) is Action.INLINE
-    assert decide(None, now, retry_not_before=now + 1, refusing=False, **common) is Action.INLINE
+    assert decide(expired, now, retry_not_before=now + 1, holding_expired=True, **common) is Action.ATTACH
+    assert decide(expired, now, retry_not_before=now, holding_expired=True, **common) is Action.INLINE
+    assert decide(expired, now, retry_not_before=now + 1, holding_expired=False, **common) is Action.INLINE
+    assert decide(None, now, retry_not_before=now + 1, holding_expired=True, **common) is Action.INLINE

@@ -125,6 +125,13 @@ async def test_no_event_or_status_of_any_outcome_holds_the_token_in_any_field(
     await policy.on_request(make_request())  # inline, after the drop
     await policy.authorize_request(make_request(), SCOPE, tenant_id="tenant-a", claims='{"a": 1}')  # explicit
     look()
+    policy._store.invalidate(policy._default_key)
+    credential.fixed_expiry = clock() - 1  # the machine's clock is ahead
+    await policy.on_request(make_request())  # inline: expired on arrival, held
+    look()
+    credential.fixed_expiry = None
+    clock.advance(10)
+    await policy.on_request(make_request())  # inline, the hold over: a new token
     clock.advance(3400)
     credential.gate = asyncio.Event()  # held from now on
     await policy.on_request(make_request())  # background: timed out at refresh_timeout
