@@ -41,6 +41,10 @@ TokenLike = AccessToken | AccessTokenInfo
 # Seconds an idle timer that found nothing to do waits at least before it looks again: the token
 # may be a hair short of due (azure-core's rule is strict), and a timer must never spin.
 LOOK_AGAIN = 1.0
+# Seconds an idle timer sleeps at most. Timers sleep on the monotonic clock, tokens expire by the
+# wall clock: waking at least once a minute follows a wall-clock step (a VM resumed, NTP) while the
+# token is still in its background window (some 180 s wide with the default options).
+LONGEST_IDLE_SLEEP = 60.0
 _PAST_DUE = 0.01
 
 
@@ -198,9 +202,21 @@ class PolicyBase:
         self._share(credential, enable_cae, options, TokenKey.of(scopes))
         self._initialising = True  # until _configured()
 
-    def _configured(self) -> None:
-        """Called once azure-core's ``__init__`` has run."""
+    def _configured(self, *, idle: bool = True) -> None:
+        """Called once azure-core's ``__init__`` has run.
+
+        :keyword bool idle: start refreshing while idle, if asked to (not for a stand-in).
+        """
         del self._initialising
+        if idle:
+            self._start_idle()
+
+    def _start_idle(self) -> None:
+        """With ``refresh_when_idle``: watch the policy's key, whoever refreshes it, and arm its timer
+        now if a token is there already (another policy on the credential fetched it)."""
+        if self._refresh_when_idle:
+            self._shared.add_idle(self)
+            self._arm_idle(self._default_key)
 
     # Whether a token an azure-core policy held before enable_background_refresh took it over is
     # known to be for the policy's own key (not so where a challenge may have taught a tenant).
@@ -223,7 +239,7 @@ class PolicyBase:
         stand_in.__dict__.update(policy.__dict__)
         scopes, cae = tuple(policy._scopes), cae_enabled(policy)
         stand_in._configure(policy._credential, scopes, {}, enable_cae=cae, scopes_required=False, **options)
-        stand_in._configured()
+        stand_in._configured(idle=False)
         return {name: value for name, value in stand_in.__dict__.items() if name not in policy.__dict__}
 
     def _adopted(self) -> None:
@@ -235,6 +251,7 @@ class PolicyBase:
         jitter = self.__dict__.pop("_refresh_jitter", 0)
         if held is not None and self._ADOPTS_HELD_TOKEN and self._store.current(self._default_key) is None:
             self._store.store(self._default_key, checked_token(held, "get_token_info"), jitter=jitter)
+        self._start_idle()
 
     def _follow(self, key: TokenKey) -> None:
         """Make ``key`` the policy's own: its requests attach, and refresh, that key's token.
@@ -245,6 +262,8 @@ class PolicyBase:
             self._own = self._store.pin(key)
             self._default_key = self._own.key or key
             self._scopes = self._default_key.scopes  # what on_request asks the credential for
+            if self._refresh_when_idle:  # its token came through authorize_request, before this
+                self._arm_idle(self._default_key)
         self._token_key = self._default_key
 
     def _share(self, credential: Any, enable_cae: bool, options: Any, key: TokenKey) -> None:
@@ -417,8 +436,9 @@ class PolicyBase:
             finished: list[Finished] = []
             observe = finished.append if watched is not None else None
             verdict = self._store.finish(key, generation, result, error, mark=mark, explicit=explicit, observe=observe)
-            if self._idle_timer_for(key):
-                self._arm_idle(key)
+            for policy in self._shared.idle_policies():  # this one's and every other one's timer for the key
+                if policy._idle_timer_for(key):
+                    policy._arm_idle(key)
             if watched is None or not finished:
                 return Recorded(verdict)
             observers, watch = watched
@@ -471,11 +491,19 @@ class PolicyBase:
             return
         runner = runner if runner is not None else self._timer_runner()
         if runner is not None:
-            delay = max(at - self._store.clock(), at_least)
+            delay = min(max(at - self._store.clock(), at_least), LONGEST_IDLE_SLEEP)
             runner.schedule(self, key, delay, weakly(self._idle_due, runner, key))
 
     def _idle_due(self, runner: BackgroundRunner, key: TokenKey) -> None:
-        """An idle timer fired: start the background refresh no request has started, or wait on."""
+        """An idle timer fired: refresh if the token is due by the wall clock, else sleep on."""
+        at = self._idle_at(key)
+        if at is not None and at > self._store.clock():  # woke before it is due (see LONGEST_IDLE_SLEEP)
+            self._arm_idle(key, runner=runner)
+        else:
+            self._idle_refresh(runner, key)
+
+    def _idle_refresh(self, runner: BackgroundRunner, key: TokenKey) -> None:
+        """Start the background refresh no request has started, or wait on."""
         action, _, generation, mark = self._store.begin(key, runner.alive, background_allowed=not self.closed)
         if action is Action.BACKGROUND:
             self._start_background(runner, Refresh(key, generation, mark=mark), key.scopes)
@@ -518,3 +546,4 @@ class PolicyBase:
         options, key = state.pop("_options"), state.pop("_key")
         self.__dict__.update(state)
         self._share(self._credential, cae_enabled(self), options, key)
+        self._start_idle()

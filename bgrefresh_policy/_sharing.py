@@ -32,15 +32,28 @@ class Shared:
     :param options: the refresh options of every policy sharing it.
     """
 
-    __slots__ = ("__weakref__", "_lock", "_runners", "_thread_runner", "store")
+    __slots__ = ("__weakref__", "_idle", "_lock", "_runners", "_thread_runner", "store")
 
     def __init__(self, options: RefreshOptions) -> None:
         self.store = TokenStore(options)
-        # Protects the creation of the two runners, by threads that first use them together.
+        # Protects the creation of the two runners, by threads that first use them together, and _idle.
         self._lock = threading.Lock()
         self._runners: RunnerRegistry | None = None
         self._thread_runner: ThreadRunner | None = None
+        # The refresh_when_idle policies: whoever refreshes a key, the timers of all of them that
+        # hold it are armed anew. Held weakly: a policy dropped without close() is collected.
+        self._idle: weakref.WeakSet[Any] = weakref.WeakSet()
         _EVERY.add(self)
+
+    def add_idle(self, policy: Any) -> None:
+        """Have ``policy``'s idle timer armed whenever its key is refreshed, by any policy here."""
+        with self._lock:
+            self._idle.add(policy)
+
+    def idle_policies(self) -> list[Any]:
+        """The ``refresh_when_idle`` policies alive on this store."""
+        with self._lock:
+            return list(self._idle)
 
     def after_fork(self) -> None:
         """In a forked child: keep the tokens, drop whatever the parent had in flight or locked."""

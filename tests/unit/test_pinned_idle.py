@@ -26,15 +26,18 @@ DUE_AT = LIFETIME - 300  # no jitter: due with 300 s left
 
 
 def count_timer_callbacks(monkeypatch: pytest.MonkeyPatch) -> list[TokenKey]:
-    """Every idle timer that fires, from now on: the key it fired for, in order."""
+    """Every idle timer that fires at a due token, from now on: the key it fired for, in order.
+
+    Timers also wake early (at least once a minute, to follow the wall clock) and sleep on: not counted.
+    """
     fired: list[TokenKey] = []
-    original = PolicyBase._idle_due
+    original = PolicyBase._idle_refresh
 
     def counted(self: PolicyBase, runner: BackgroundRunner, key: TokenKey) -> None:
         fired.append(key)
         original(self, runner, key)
 
-    monkeypatch.setattr(PolicyBase, "_idle_due", counted)
+    monkeypatch.setattr(PolicyBase, "_idle_refresh", counted)
     return fired
 
 
@@ -57,8 +60,8 @@ async def test_an_idle_timer_finding_a_refresh_held_waits_look_again_before_it_l
     fired = count_timer_callbacks(monkeypatch)
     policy = make_policy(credential, clock, refresh_when_idle=True)
     await policy.on_request(make_request())  # token-1; its idle timer is armed for its due moment
-    await loop_clock.advance(DUE_AT - 1)  # the timer's clock, to just before it fires
-    clock.advance(DUE_AT + 1)  # the token's clock, to past its due moment
+    await elapse(clock, loop_clock, DUE_AT - 1)  # both clocks, to just before the timer fires
+    clock.advance(2)  # the token's clock, to past its due moment
     credential.gate = asyncio.Event()
     await policy.on_request(make_request())  # starts a background refresh, held in the credential
     await refresh_begins()
@@ -93,15 +96,15 @@ async def test_re_arming_an_idle_timer_cancels_the_one_it_replaces(
     await policy.on_request(make_request())  # token-1; a timer for t0 + 3300
     runner = policy._runners.current()
     ((_, first),) = runner._timers.values()
-    await elapse(clock, loop_clock, 100)
-    await policy.authorize_request(make_request(), *policy._scopes)  # token-2: a timer for t0 + 3400
+    await elapse(clock, loop_clock, 30)  # before the first timer wakes (at most a minute on)
+    await policy.authorize_request(make_request(), *policy._scopes)  # token-2: a timer for t0 + 3330
     ((_, second),) = runner._timers.values()
     assert second is not first
     assert first.cancelled()
-    await elapse(clock, loop_clock, DUE_AT - 100 + 1)  # past token-1's due moment, before token-2's
+    await elapse(clock, loop_clock, DUE_AT - 30 + 1)  # past token-1's due moment, before token-2's
     assert fired == []  # the replaced timer never fires
     assert len(credential.calls) == 2
-    await elapse(clock, loop_clock, 100)  # past token-2's due moment
+    await elapse(clock, loop_clock, 30)  # past token-2's due moment
     await refresh_begins()
     assert fired == [policy._default_key]  # one timer, one callback
     assert len(credential.calls) == 3
@@ -139,20 +142,20 @@ def test_trio_re_arming_an_idle_timer_cancels_the_one_it_replaces(
         await policy.on_request(make_request())  # token-1; a timer for t0 + 3300
         runner = policy._runners.current()
         ((_, first, first_ended),) = runner._timers.values()
-        clock.advance(100)
-        await trio.sleep(100)
-        await policy.authorize_request(make_request(), *policy._scopes)  # token-2: a timer for t0 + 3400
+        clock.advance(30)
+        await trio.sleep(30)  # before the first timer wakes (at most a minute on)
+        await policy.authorize_request(make_request(), *policy._scopes)  # token-2: a timer for t0 + 3330
         ((_, second, _),) = runner._timers.values()
         assert second is not first
         assert first.cancel_called
         await trio.testing.wait_all_tasks_blocked()
         assert first_ended.is_set()  # its task has ended
-        clock.advance(DUE_AT - 100 + 1)
-        await trio.sleep(DUE_AT - 100 + 1)  # past token-1's due moment, before token-2's
+        clock.advance(DUE_AT - 30 + 1)
+        await trio.sleep(DUE_AT - 30 + 1)  # past token-1's due moment, before token-2's
         await trio.testing.wait_all_tasks_blocked()
         assert fired == []
-        clock.advance(100)
-        await trio.sleep(100)  # past token-2's due moment
+        clock.advance(30)
+        await trio.sleep(30)  # past token-2's due moment
         await trio.testing.wait_all_tasks_blocked()
         assert fired == [policy._default_key]
         assert len(credential.calls) == 3
