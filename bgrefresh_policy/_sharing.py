@@ -63,6 +63,10 @@ class Shared:
             self._runners.after_fork()
         if self._thread_runner is not None:
             self._thread_runner.after_fork()
+        # The parent's timers, and the refreshes that would have armed them on ending, are gone: arm
+        # every idle policy's timer here (a sync policy's at once; an async one's has no loop yet).
+        for policy in list(self._idle):
+            policy._start_idle()
 
     @property
     def runners(self) -> RunnerRegistry:

@@ -98,17 +98,11 @@ class ThreadRunner:
         self._started_timers: list[tuple[weakref.ref[Owner], threading.Timer]] = []
 
     def after_fork(self) -> None:
-        """In a forked child: none of the parent's threads, flights or locks; its idle timers armed anew.
+        """In a forked child: none of the parent's threads, flights, timers or locks.
 
-        A re-armed timer fires at once: the policy's callback looks at the token and arms the next
-        one for when it is due.
+        The idle timers are armed anew by the policies' store (see ``Shared.after_fork``).
         """
-        timers = [(ref, key, list(timer.args)[1]) for (_, key), (ref, timer) in self._timers.items()]
         self.__init__()  # type: ignore[misc]
-        for ref, key, callback in timers:
-            owner = ref()
-            if owner is not None:
-                self.schedule(owner, key, 0.0, callback)
 
     @property
     def threads(self) -> list[threading.Thread]:

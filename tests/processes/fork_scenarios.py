@@ -81,7 +81,9 @@ def inline_in_flight() -> int:
     def child() -> list[str]:
         credential.gate = None  # the child's own calls answer at once
         new_policy = make_sync_policy(credential, policy._store.clock)  # built after the fork, as advised
-        return [attach(new_policy), attach(policy)]
+        headers = [attach(new_policy), attach(policy)]
+        assert len(credential.calls) == 3, credential.calls  # the parent's, then one for each store here
+        return headers
 
     status = _fork(child)
     gate.set()
@@ -101,7 +103,9 @@ def background_in_flight() -> int:
     def child() -> str:
         credential.gate = None
         clock.advance(300)  # token-1 has expired: the request must get a new token from this process
-        return attach(policy)
+        header = attach(policy)
+        assert header == "Bearer token-3", header  # not the parent's token-2, which never comes here
+        return header
 
     status = _fork(child)
     gate.set()
@@ -168,7 +172,9 @@ def idle_timer() -> int:
     def child() -> str:
         eventually(lambda: len(credential.calls) == 2)  # the re-armed timer refreshed it
         assert policy.wait_for_refreshes(HANG_GUARD)
-        return attach(policy)
+        header = attach(policy)
+        assert header == "Bearer token-2", header
+        return header
 
     status = _fork(child)
     policy.close()
@@ -194,7 +200,9 @@ def inside_event_loop() -> int:
             await policy.wait_for_refreshes()
             request = make_request()
             await policy.on_request(request)
-            return str(request.http_request.headers["Authorization"])
+            header = str(request.http_request.headers["Authorization"])
+            assert header == "Bearer token-3", header  # this process's own background refresh
+            return header
 
         read, write = os.pipe()
         pid = os.fork()
