@@ -107,3 +107,13 @@ async def test_the_async_provider_refuses_bad_options(
     with pytest.raises(error, match=named):
         bgrefresh_policy.aio.get_bearer_token_provider(credential, SCOPE, **options)
     assert credential.asked == []
+
+
+@pytest.mark.parametrize(
+    "make", [bgrefresh_policy.get_bearer_token_provider, bgrefresh_policy.aio.get_bearer_token_provider]
+)
+@pytest.mark.parametrize("keyword", ["foo", "min_valdity", "retrydelay"])
+def test_a_provider_refuses_a_keyword_it_does_not_take(make: Any, keyword: str) -> None:
+    # Keyword-only options, typed: a misspelt one is a TypeError here and a type checker's error.
+    with pytest.raises(TypeError, match=keyword):
+        make(object(), "https://cognitiveservices.azure.com/.default", **{keyword: 1})
