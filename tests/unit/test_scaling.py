@@ -51,7 +51,9 @@ def _cost_of_a_401(tenants: int) -> int:
     store, key = _store_with(tenants)
     warm_up = store.current(TokenKey.of(["https://vault.azure.net/.default"], "tenant-9"))
     assert warm_up is not None
-    store.invalidate_carrying(warm_up.header)  # uncounted: the first log call fills logging's caches
+    # Traced, not counted: the first log call fills logging's caches, and on Python 3.12+ the first
+    # traced call of a code object may go untraced while the tracer instruments it.
+    _bytecodes(lambda: store.invalidate_carrying(warm_up.header))
     current = store.current(key)
     assert current is not None
     cost = _bytecodes(lambda: store.invalidate_carrying(current.header))
@@ -61,12 +63,13 @@ def _cost_of_a_401(tenants: int) -> int:
 
 
 def test_a_401_costs_the_same_with_10_000_keys_as_with_100() -> None:
-    assert _cost_of_a_401(10_000) == _cost_of_a_401(100)
+    assert _cost_of_a_401(10_000) == _cost_of_a_401(100) > 0  # > 0: the tracer counted something
 
 
 def test_a_401_for_a_token_the_store_never_held_costs_the_same_with_10_000_keys_as_with_100() -> None:
     def cost(tenants: int) -> int:
         store, _ = _store_with(tenants)
+        _bytecodes(lambda: store.invalidate_carrying("Bearer not-ours"))  # see _cost_of_a_401's warm-up
         return _bytecodes(lambda: store.invalidate_carrying("Bearer not-ours"))
 
-    assert cost(10_000) == cost(100)
+    assert cost(10_000) == cost(100) > 0
