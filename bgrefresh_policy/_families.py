@@ -21,6 +21,7 @@ These family internals are the ones this library relies on outside azure-core.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 from urllib.parse import urlsplit
@@ -176,8 +177,18 @@ class _LearnsTenant(BackgroundRefreshTokenPolicy):  # type: ignore[type-arg]
         _learned(self, request, scopes, kwargs)
 
 
-# Protects _CLASSES: clients may be enabled on several threads at once.
+# Protects _CLASSES: clients may be enabled on several threads at once. A new one in a forked
+# child: another thread may have held it at the fork.
 _LOCK = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    global _LOCK
+    _LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 # Family class -> the class its policies become; made once per family class.
 _CLASSES: dict[type, type[PolicyBase]] = {}
 

@@ -38,8 +38,8 @@ if TYPE_CHECKING:
 __all__ = ["LOOK_AGAIN", "PolicyBase", "Watched", "flight_key", "refresh_name", "weakly"]
 
 TokenLike = AccessToken | AccessTokenInfo
-# Seconds an idle timer that found nothing to do waits at least before it looks again: the token
-# may be a hair short of due (azure-core's rule is strict), and a timer must never spin.
+# Seconds an idle timer waits at least: the token may be a hair short of due (azure-core's rule is
+# strict), a refresh may be held, a credential may fail at once, and a timer must never spin.
 LOOK_AGAIN = 1.0
 # Seconds an idle timer sleeps at most. Timers sleep on the monotonic clock, tokens expire by the
 # wall clock: waking at least once a minute follows a wall-clock step (a VM resumed, NTP) while the
@@ -436,15 +436,19 @@ class PolicyBase:
             finished: list[Finished] = []
             observe = finished.append if watched is not None else None
             verdict = self._store.finish(key, generation, result, error, mark=mark, explicit=explicit, observe=observe)
-            for policy in self._shared.idle_policies():  # this one's and every other one's timer for the key
-                if policy._idle_timer_for(key):
-                    policy._arm_idle(key)
-            if watched is None or not finished:
-                return Recorded(verdict)
-            observers, watch = watched
-            return Recorded(verdict, functools.partial(observers.call_ended, watch, finished[0], finished[0].error))
+            return Recorded(verdict, functools.partial(self._refreshed, key, watched, finished))
 
         return finish
+
+    def _refreshed(self, key: TokenKey, watched: Watched, finished: list[Finished]) -> None:
+        """Once a refresh of ``key`` has settled: arm the idle timers of every policy on the key, this
+        one's and the others', and tell the observers."""
+        for policy in self._shared.idle_policies():
+            if policy._idle_timer_for(key):
+                policy._arm_idle(key)
+        if watched is not None and finished:
+            observers, watch = watched
+            observers.call_ended(watch, finished[0], finished[0].error)
 
     # --- operating it: the health view, and refreshing while idle -------------------------
 
@@ -483,15 +487,17 @@ class PolicyBase:
         at = max(current.fresh_until + _PAST_DUE, state.retry_not_before)
         return at if at < current.expires_on - self._store.options.min_validity else None
 
-    def _arm_idle(self, key: TokenKey, *, at_least: float = 0.0, runner: BackgroundRunner | None = None) -> None:
-        """Schedule an idle refresh of ``key`` (:meth:`_idle_at`), ``at_least`` s on, on ``runner``
-        or else the one the calling code runs on."""
+    def _arm_idle(self, key: TokenKey, *, runner: BackgroundRunner | None = None) -> None:
+        """Schedule an idle refresh of ``key`` (:meth:`_idle_at`) on ``runner``, or else the one the
+        calling code runs on: ``LOOK_AGAIN`` s on at the soonest, so that no timer ever spins (a
+        token due already, a refresh held, a failing credential with ``retry_delay=0``), and
+        ``LONGEST_IDLE_SLEEP`` at the latest."""
         at = self._idle_at(key)
         if at is None or self.closed:
             return
         runner = runner if runner is not None else self._timer_runner()
         if runner is not None:
-            delay = min(max(at - self._store.clock(), at_least), LONGEST_IDLE_SLEEP)
+            delay = min(max(at - self._store.clock(), LOOK_AGAIN), LONGEST_IDLE_SLEEP)
             runner.schedule(self, key, delay, weakly(self._idle_due, runner, key))
 
     def _idle_due(self, runner: BackgroundRunner, key: TokenKey) -> None:
@@ -508,7 +514,7 @@ class PolicyBase:
         if action is Action.BACKGROUND:
             self._start_background(runner, Refresh(key, generation, mark=mark), key.scopes)
         elif action is Action.ATTACH:  # refreshed meanwhile, or backing off: look again then
-            self._arm_idle(key, at_least=LOOK_AGAIN, runner=runner)
+            self._arm_idle(key, runner=runner)
 
     def _start_background(self, runner: BackgroundRunner, command: Refresh, scopes: tuple[str, ...]) -> None:
         flight_key, kwargs, finish, watched = self._refresh_parts(command)

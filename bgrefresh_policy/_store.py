@@ -141,20 +141,18 @@ class TokenStore:
         for key in [key for key, state in self._kept.items() if state.forgettable(now)]:
             del self._kept[key]
         self._pinned = {key: ref for key, ref in self._pinned.items() if ref() is not None}
-        self._carriers = {
-            header: keys for header, keys in self._carriers.items() if self._carrying(header, keys, now=now)
-        }
+        self._carriers = {header: keys for header, keys in self._carriers.items() if self._carrying(header, keys)}
 
-    def _carrying(self, header: str, keys: list[TokenKey], *, now: float | None = None) -> list[tuple[TokenKey, int]]:
+    def _carrying(self, header: str, keys: list[TokenKey]) -> list[tuple[TokenKey, int]]:
         """Which of ``keys`` still hold the token with ``header``, and its serial (caller holds _lock).
 
-        :keyword now: given, an expired token counts as gone (the sweep); None, any cached one counts.
+        An expired token counts: one that arrived expired is attached (see ``_hold_expired``).
         """
         carried = []
         for key in keys:
             state = self._find(key)
             current = state.current if state is not None else None
-            if current is not None and current.header == header and (now is None or current.expires_on > now):
+            if current is not None and current.header == header:
                 carried.append((key, current.serial))
         return carried
 
@@ -178,6 +176,10 @@ class TokenStore:
         self._lock = threading.Lock()
         for state in self._all().values():
             state.end_background()
+            if state.current is not None:
+                # A jitter of its own, or every worker would refresh at the same moment: a burst
+                # against a token endpoint that throttles per host (IMDS).
+                state.current.jitter = self.draw_jitter()
 
     def pin(self, key: TokenKey) -> KeyState:
         """The state of ``key``, which lives at least as long as the caller holds it.

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import logging
 import threading
 import time
 import weakref
@@ -23,7 +26,9 @@ from ._flights import without
 if TYPE_CHECKING:
     from ._protocols import Owner
 
-__all__ = ["ThreadFlight", "ThreadRunner"]
+__all__ = ["IdleTimer", "ThreadFlight", "ThreadRunner"]
+
+_LOGGER = logging.getLogger(__name__)
 
 
 class ThreadFlight:
@@ -61,6 +66,45 @@ class ThreadFlight:
         self.concluded = False  # its outcome is being, or has been, recorded; set once
 
 
+class IdleTimer:
+    """One idle timer (``refresh_when_idle``) of a :class:`ThreadRunner`, fired by the runner's one
+    scheduler thread: thousands of policies cost one thread, not one each.
+
+    :param owner: the policy, held weakly: a policy dropped without ``close()`` is not kept alive.
+    :param float interval: seconds from now.
+    :param function: what to call, with ``args``.
+    :param tuple args: its arguments.
+    """
+
+    __slots__ = ("_wake", "args", "due", "finished", "function", "interval", "owner")
+
+    def __init__(
+        self,
+        owner: Owner,
+        interval: float,
+        function: Callable[..., None],
+        args: tuple[Any, ...],
+        wake: threading.Condition,
+    ) -> None:
+        self.owner = weakref.ref(owner)
+        self.interval = interval
+        self.due = time.monotonic() + interval
+        self.function = function
+        self.args = args
+        self.finished = threading.Event()  # set once it has fired or was cancelled
+        self._wake = wake  # the runner's: its scheduler waits on it
+
+    def cancel(self) -> None:
+        """Stop it from firing, if it has not yet (not with the runner's lock held: see :meth:`cancelled`)."""
+        with self._wake:
+            self.cancelled()
+            self._wake.notify_all()
+
+    def cancelled(self) -> None:
+        """Stop it from firing; the caller holds the runner's lock, and notifies its scheduler."""
+        self.finished.set()
+
+
 class ThreadRunner:
     """Runs the background threads of the sync policies sharing a credential, and the refreshes threads join.
 
@@ -73,7 +117,18 @@ class ThreadRunner:
     given up by the requests waiting on it, and its thread runs on until the credential returns.
     """
 
-    __slots__ = ("_ended", "_lock", "_started_timers", "_threads", "_timers", "flights")
+    __slots__ = (
+        "_due",
+        "_ended",
+        "_firing",
+        "_lock",
+        "_order",
+        "_scheduler",
+        "_threads",
+        "_timers",
+        "_wake",
+        "flights",
+    )
 
     # Threads outlive no event loop: a background mark of theirs never goes stale that way.
     alive: None = None
@@ -90,12 +145,16 @@ class ThreadRunner:
         self.flights: dict[Hashable, ThreadFlight] = {}
         # Background threads not yet ended, in start order; from before they start.
         self._threads: dict[threading.Thread, ThreadFlight] = {}
-        # Idle-refresh timers (refresh_when_idle), one per owner and key, and their owner.
-        # The owner is held weakly: a policy dropped without close() is not kept alive by its timer.
-        self._timers: dict[tuple[int, Hashable], tuple[weakref.ref[Owner], threading.Timer]] = {}
-        # Every timer thread started and maybe not ended yet (a fired one leaves _timers before its
-        # thread ends): what close() joins. Pruned of ended ones as new ones start.
-        self._started_timers: list[tuple[weakref.ref[Owner], threading.Timer]] = []
+        # Idle-refresh timers (refresh_when_idle), one per owner and key, and their owner (held
+        # weakly, as in the timer). Also under _lock: the heap the scheduler thread fires them from,
+        # cancelled ones included until it pops them, the timer it is firing, and the thread.
+        self._timers: dict[tuple[int, Hashable], tuple[weakref.ref[Owner], IdleTimer]] = {}
+        self._due: list[tuple[float, int, IdleTimer]] = []
+        self._order = itertools.count()  # ties in _due fire in arming order
+        self._firing: IdleTimer | None = None
+        self._scheduler: threading.Thread | None = None  # runs while _due holds a timer
+        # Notified, under _lock, when _due or _firing changes: the scheduler and close() wait on it.
+        self._wake = threading.Condition(self._lock)
 
     def after_fork(self) -> None:
         """In a forked child: none of the parent's threads, flights, timers or locks.
@@ -275,32 +334,68 @@ class ThreadRunner:
         return flight.finish(None, error).told()
 
     def schedule(self, owner: Owner, key: Hashable, delay: float, callback: Callable[[], None]) -> None:
-        """Call ``callback`` on a daemon timer thread in ``delay`` seconds, replacing ``owner``'s timer for ``key``.
+        """Call ``callback`` on the scheduler thread in ``delay`` seconds, replacing ``owner``'s timer for ``key``.
 
         Nothing is scheduled once ``owner`` is closed.
         """
         slot = (id(owner), key)
-        timer = threading.Timer(max(0.0, delay), self._fire, args=(slot, callback))
-        timer.name, timer.daemon = "bgrefresh idle timer", True
+        timer = IdleTimer(owner, max(0.0, delay), self._fire, (slot, callback), self._wake)
         with self._lock:
             if owner.closed:
                 return
             old = self._timers.pop(slot, None)
-            self._timers[slot] = (weakref.ref(owner), timer)
-            started = [(ref, thread) for ref, thread in self._started_timers if thread.is_alive()]
-            self._started_timers = [*started, (weakref.ref(owner), timer)]
-        if old is not None:
-            old[1].cancel()
-        timer.start()
+            if old is not None:
+                old[1].cancelled()
+            self._timers[slot] = (timer.owner, timer)
+            heapq.heappush(self._due, (timer.due, next(self._order), timer))
+            self._wake.notify_all()
+            if self._scheduler is None:
+                self._scheduler = threading.Thread(target=self._run_timers, name="bgrefresh idle timers", daemon=True)
+                self._scheduler.start()
+
+    def _run_timers(self) -> None:
+        """The scheduler thread: fire each timer when due, until none is left."""
+        while True:
+            with self._lock:
+                timer = self._next_due()
+                if timer is None:
+                    self._scheduler = None
+                    self._wake.notify_all()
+                    return
+                self._firing = timer
+            try:
+                timer.function(*timer.args)
+            except Exception:  # one timer's failure must not stop the others; a bug of ours, no token in it
+                _LOGGER.exception("an idle refresh timer failed")
+            finally:
+                with self._lock:
+                    self._firing = None
+                    timer.finished.set()
+                    self._wake.notify_all()
+
+    def _next_due(self) -> IdleTimer | None:
+        """Wait for the next timer to fall due, and take it; None once none is left (caller holds _lock)."""
+        while self._due:
+            due, _, timer = self._due[0]
+            if timer.finished.is_set():  # cancelled
+                heapq.heappop(self._due)
+                continue
+            wait = due - time.monotonic()
+            if wait <= 0:
+                heapq.heappop(self._due)
+                return timer
+            self._wake.wait(wait)
+        self._due = []  # see without()
+        return None
 
     def _fire(self, slot: tuple[int, Hashable], callback: Callable[[], None]) -> None:
-        # The timer stays listed while its callback runs, so that a close() meanwhile joins it.
+        # The timer stays listed while its callback runs, so that a close() meanwhile waits for it.
         try:
             callback()
         finally:
             with self._lock:
                 entry = self._timers.get(slot)
-                if entry is not None and entry[1] is threading.current_thread():
+                if entry is not None and entry[1].args[1] is callback:
                     del self._timers[slot]
 
     def join(self, timeout: float | None = None, owner: Owner | None = None) -> bool:
@@ -335,12 +430,21 @@ class ThreadRunner:
         :return: whether none of its threads is running.
         :rtype: bool
         """
+        me = threading.current_thread()
         with self._lock:
             owner.closed = True
-            timers = [timer for timer_owner, timer in self._started_timers if timer_owner() is owner]
+            for _, timer in self._timers.values():
+                if timer.owner() is owner:
+                    timer.cancelled()
             self._timers = {slot: entry for slot, entry in self._timers.items() if entry[0]() is not owner}
-        for timer in timers:
-            timer.cancel()
-            if timer is not threading.current_thread():
-                timer.join()
+            self._wake.notify_all()
+            scheduler = self._scheduler if self._scheduler is not me else None  # not a timer closing its own
+            if scheduler is not None:
+                self._wake.wait_for(lambda: self._firing is None or self._firing.owner() is not owner)
+                # With no timer left the scheduler ends: wait for it, so that no thread outlives close().
+                self._wake.wait_for(lambda: self._scheduler is not scheduler or bool(self._timers))
+                if self._scheduler is scheduler:  # it runs on, for other policies' timers
+                    scheduler = None
+        if scheduler is not None:
+            scheduler.join()
         return self.join(timeout, owner)

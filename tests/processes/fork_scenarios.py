@@ -23,6 +23,7 @@ from tests.support import (
     FakeClock,
     ScriptedCredential,
     SyncScriptedCredential,
+    blocked_in_wait,
     eventually,
     loop_until,
     make_request,
@@ -76,7 +77,7 @@ def inline_in_flight() -> int:
     credential.gate = gate = threading.Event()
     waiting = threading.Thread(target=attach, args=(policy,))
     waiting.start()
-    eventually(lambda: len(credential.calls) == 1)
+    eventually(lambda: blocked_in_wait(gate) == 1)  # parked on the gate, past the credential's own lock
 
     def child() -> list[str]:
         credential.gate = None  # the child's own calls answer at once
@@ -98,7 +99,7 @@ def background_in_flight() -> int:
     prime(policy, clock)
     credential.gate = gate = threading.Event()
     attach(policy)  # due: the background refresh starts, and waits on the gate
-    eventually(lambda: len(credential.calls) == 2)
+    eventually(lambda: blocked_in_wait(gate) == 1)  # parked on the gate, past the credential's own lock
 
     def child() -> str:
         credential.gate = None
@@ -119,7 +120,7 @@ def close_in_child() -> int:
     prime(policy, clock)
     credential.gate = gate = threading.Event()
     attach(policy)
-    eventually(lambda: len(credential.calls) == 2)
+    eventually(lambda: blocked_in_wait(gate) == 1)
 
     def child() -> list[object]:
         credential.gate = None
@@ -218,9 +219,64 @@ def inside_event_loop() -> int:
     return asyncio.run(main())
 
 
+def jitter_redrawn() -> int:
+    """Each child draws its cached tokens' jitter anew: workers must not all refresh at one moment."""
+    policy, _, clock = _gated_sync()
+    prime(policy, clock, age=0)  # token-1, drawn with no jitter
+    policy._store.draw_jitter = lambda: 17  # what the child's draw gives
+
+    def child() -> str:
+        current = policy._store.current(policy._default_key)
+        assert current is not None
+        assert current.jitter == 17, current.jitter
+        return attach(policy)
+
+    status = _fork(child)
+    policy.close()
+    return status
+
+
+def families_lock_held() -> int:
+    """Another thread holds the lock enable_background_refresh takes to make a family's class."""
+    from azure.core.pipeline.policies import BearerTokenCredentialPolicy
+
+    from bgrefresh_policy import _families
+
+    class SomeFamilyPolicy(BearerTokenCredentialPolicy):  # type: ignore[type-arg]
+        pass
+
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with _families._LOCK:
+            holding.set()
+            release.wait()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait()
+
+    def child() -> str:
+        return _families.background_class(SomeFamilyPolicy).__name__
+
+    status = _fork(child)
+    release.set()
+    holder.join()
+    return status
+
+
 SCENARIOS = {
     scenario.__name__: scenario
-    for scenario in (inline_in_flight, background_in_flight, close_in_child, locks_held, idle_timer, inside_event_loop)
+    for scenario in (
+        inline_in_flight,
+        background_in_flight,
+        close_in_child,
+        locks_held,
+        idle_timer,
+        inside_event_loop,
+        jitter_redrawn,
+        families_lock_held,
+    )
 }
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from bgrefresh_policy import RefreshEvent, RefreshOutcome
+from bgrefresh_policy._key_state import TokenKey
 from tests.support import FakeClock, SyncScriptedCredential
 from tests.sync.conftest import attach, make_sync_policy, prime
 
@@ -90,3 +91,20 @@ def test_an_expired_token_from_a_background_refresh_keeps_the_valid_one(
         assert events[-1].outcome is RefreshOutcome.NOT_NEWER
     finally:
         policy.close()
+
+
+def test_a_401_drops_a_held_token_after_the_store_has_swept_its_keys(
+    credential: SyncScriptedCredential, clock: FakeClock
+) -> None:
+    credential.fixed_expiry = clock() - 120
+    policy: Any = make_sync_policy(credential, clock, retry_delay=30)
+    other: Any = make_sync_policy(credential, clock, retry_delay=30)
+    try:
+        assert attach(policy) == "Bearer token-1"  # held, already expired
+        clock.advance(61)  # past the sweep's interval ...
+        policy._store.begin(TokenKey.of(["https://other.example/.default"]))  # ... which a request for another key runs
+        policy._store.invalidate_carrying("Bearer token-1")  # the service refused the held token
+        assert policy._store.current(policy._default_key) is None  # dropped all the same
+    finally:
+        policy.close()
+        other.close()

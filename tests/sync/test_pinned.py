@@ -20,11 +20,11 @@ from tests.support import HANG_GUARD, FakeClock, SyncScriptedCredential, eventua
 
 from .conftest import attach, make_sync_policy, start_stuck_refresh
 
-IDLE_TIMER = "bgrefresh idle timer"  # the name of an idle timer's thread
+IDLE_TIMERS = "bgrefresh idle timers"  # the name of the thread that fires a runner's idle timers
 
 
 def live_idle_timers() -> list[threading.Thread]:
-    return [thread for thread in threading.enumerate() if thread.name == IDLE_TIMER]
+    return [thread for thread in threading.enumerate() if thread.name == IDLE_TIMERS]
 
 
 @pytest.fixture
@@ -72,12 +72,14 @@ def test_an_idle_timer_finding_a_refresh_held_waits_look_again_before_it_looks_a
 ) -> None:
     gate = start_stuck_refresh(idle_policy, credential, clock)  # token-1 due, its refresh held
     timers = ManualTimers(idle_policy._runner)
-    idle_policy._arm_idle(idle_policy._default_key, runner=timers)  # due already: fires at once
+    idle_policy._arm_idle(idle_policy._default_key, runner=timers)  # due already: fires LOOK_AGAIN on
     timers.run_until(LOOK_AGAIN / 2)
-    assert timers.fired == 1  # it found the refresh running, and waits
+    assert timers.fired == 0  # not at once: no timer fires sooner than LOOK_AGAIN
     timers.run_until(LOOK_AGAIN * 1.5)
+    assert timers.fired == 1  # it found the refresh running, and waits
+    timers.run_until(LOOK_AGAIN * 2.5)
     assert timers.fired == 2  # looked again once
-    timers.run_until(LOOK_AGAIN * 10.5)
+    timers.run_until(LOOK_AGAIN * 11.5)
     assert timers.fired == 11  # once per LOOK_AGAIN
     assert len(credential.calls) == 2  # and started no second call
     gate.set()
@@ -92,9 +94,11 @@ def test_re_arming_a_sync_idle_timer_cancels_the_one_it_replaces(idle_policy: An
     ((_, second),) = idle_policy._runner._timers.values()
     assert second is not first
     assert first.finished.is_set()  # cancelled
-    first.join(HANG_GUARD)
-    assert live_idle_timers() == [second]  # one timer per policy and key
+    assert not second.finished.is_set()
+    assert [timer for _, timer in idle_policy._runner._timers.values()] == [second]  # one per policy and key
+    assert len(live_idle_timers()) == 1  # one thread fires them all
     idle_policy.close()
+    assert second.finished.is_set()
     assert live_idle_timers() == []
 
 
@@ -127,7 +131,6 @@ def test_a_refresh_ending_while_close_runs_arms_no_timer(
     finally:
         for _, timer in runner._timers.values():  # what a failure left armed
             timer.cancel()
-            timer.join(HANG_GUARD)
 
 
 def test_a_sync_policy_dropped_without_close_is_collected_with_its_idle_timer(
@@ -138,7 +141,7 @@ def test_a_sync_policy_dropped_without_close_is_collected_with_its_idle_timer(
     runner = policy._runner
     ((_, timer),) = runner._timers.values()
     try:
-        assert timer.is_alive()  # armed, its thread waiting for the due moment
+        assert not timer.finished.is_set()  # armed, waiting for its moment
         dropped = weakref.ref(policy)
         del policy
         gc.collect()
@@ -147,4 +150,20 @@ def test_a_sync_policy_dropped_without_close_is_collected_with_its_idle_timer(
         assert len(credential.calls) == 1
     finally:
         timer.cancel()
-        timer.join(HANG_GUARD)
+        eventually(lambda: live_idle_timers() == [])  # with nothing left to fire, the scheduler ends
+
+
+def test_the_idle_timers_of_many_sync_policies_cost_one_thread(
+    credential: SyncScriptedCredential, clock: FakeClock
+) -> None:
+    policies = [make_sync_policy(credential, clock, refresh_when_idle=True) for _ in range(50)]
+    try:
+        attach(policies[0])  # token-1: every idle policy on the key arms its timer
+        runner = policies[0]._runner
+        assert len(runner._timers) == 50
+        idle_threads = [thread for thread in threading.enumerate() if thread.name.startswith("bgrefresh idle")]
+        assert len(idle_threads) == 1  # one scheduler thread, not one thread per timer
+    finally:
+        for policy in policies:
+            policy.close()
+    assert live_idle_timers() == []

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -66,3 +67,25 @@ async def test_a_token_another_policy_refreshes_re_arms_every_idle_policy_on_its
     await idle.wait_for_refreshes()
     await idle.close()
     await busy.close()
+
+
+async def test_an_idle_timer_never_spins_on_a_failing_credential_with_no_retry_delay(
+    credential: ScriptedCredential, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop_clock = LoopClock(monkeypatch)
+    policy = make_policy(credential, clock, refresh_when_idle=True, retry_delay=0)
+    await policy.on_request(make_request())  # token-1
+    credential.errors = [OSError("token endpoint down")] * 1000
+    clock.advance(DUE_AT + 1)  # due; no request comes
+    await loop_clock.advance(LONGEST_IDLE_SLEEP)  # the timer wakes, and refreshes: it fails
+    for _ in range(10):  # ten seconds of the timer's clock, the event loop going round in each
+        await loop_clock.advance(1)
+        await turns(50)
+    assert 2 <= len(credential.calls) <= 1 + 11  # once a second (LOOK_AGAIN) at most, not once a pass
+    await policy.close()
+
+
+async def turns(count: int) -> None:
+    """Let the event loop run ``count`` passes, its clock standing still."""
+    for _ in range(count):
+        await asyncio.sleep(0)
