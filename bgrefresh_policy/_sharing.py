@@ -41,17 +41,22 @@ class Shared:
         self._runners: RunnerRegistry | None = None
         self._thread_runner: ThreadRunner | None = None
         # The refresh_when_idle policies: whoever refreshes a key, the timers of all of them that
-        # hold it are armed anew. Held weakly: a policy dropped without close() is collected.
-        self._idle: weakref.WeakSet[Any] = weakref.WeakSet()
+        # hold it are armed anew. Held weakly: a policy dropped without close() is collected. Made by
+        # the first such policy, since most credentials have none.
+        self._idle: weakref.WeakSet[Any] | None = None
         _EVERY.add(self)
 
     def add_idle(self, policy: Any) -> None:
         """Have ``policy``'s idle timer armed whenever its key is refreshed, by any policy here."""
         with self._lock:
+            if self._idle is None:
+                self._idle = weakref.WeakSet()
             self._idle.add(policy)
 
     def idle_policies(self) -> list[Any]:
         """The ``refresh_when_idle`` policies alive on this store."""
+        if self._idle is None:  # none ever: no lock to take on every refresh
+            return []
         with self._lock:
             return list(self._idle)
 
@@ -65,7 +70,7 @@ class Shared:
             self._thread_runner.after_fork()
         # The parent's timers, and the refreshes that would have armed them on ending, are gone: arm
         # every idle policy's timer here (a sync policy's at once; an async one's has no loop yet).
-        for policy in list(self._idle):
+        for policy in self.idle_policies():
             policy._start_idle()
 
     @property

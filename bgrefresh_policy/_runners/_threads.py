@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import heapq
-import itertools
 import logging
 import threading
 import time
@@ -118,11 +117,11 @@ class ThreadRunner:
     """
 
     __slots__ = (
+        "_armed",
         "_due",
         "_ended",
         "_firing",
         "_lock",
-        "_order",
         "_scheduler",
         "_threads",
         "_timers",
@@ -150,11 +149,12 @@ class ThreadRunner:
         # cancelled ones included until it pops them, the timer it is firing, and the thread.
         self._timers: dict[tuple[int, Hashable], tuple[weakref.ref[Owner], IdleTimer]] = {}
         self._due: list[tuple[float, int, IdleTimer]] = []
-        self._order = itertools.count()  # ties in _due fire in arming order
+        self._armed = 0  # timers armed so far: ties in _due fire in arming order
         self._firing: IdleTimer | None = None
         self._scheduler: threading.Thread | None = None  # runs while _due holds a timer
         # Notified, under _lock, when _due or _firing changes: the scheduler and close() wait on it.
-        self._wake = threading.Condition(self._lock)
+        # Made by the first schedule(), since most policies never arm a timer.
+        self._wake: threading.Condition | None = None
 
     def after_fork(self) -> None:
         """In a forked child: none of the parent's threads, flights, timers or locks.
@@ -339,15 +339,18 @@ class ThreadRunner:
         Nothing is scheduled once ``owner`` is closed.
         """
         slot = (id(owner), key)
-        timer = IdleTimer(owner, max(0.0, delay), self._fire, (slot, callback), self._wake)
         with self._lock:
             if owner.closed:
                 return
+            if self._wake is None:
+                self._wake = threading.Condition(self._lock)
+            timer = IdleTimer(owner, max(0.0, delay), self._fire, (slot, callback), self._wake)
             old = self._timers.pop(slot, None)
             if old is not None:
                 old[1].cancelled()
             self._timers[slot] = (timer.owner, timer)
-            heapq.heappush(self._due, (timer.due, next(self._order), timer))
+            self._armed += 1
+            heapq.heappush(self._due, (timer.due, self._armed, timer))
             self._wake.notify_all()
             if self._scheduler is None:
                 self._scheduler = threading.Thread(target=self._run_timers, name="bgrefresh idle timers", daemon=True)
@@ -355,12 +358,14 @@ class ThreadRunner:
 
     def _run_timers(self) -> None:
         """The scheduler thread: fire each timer when due, until none is left."""
+        wake = self._wake
+        assert wake is not None  # made by the schedule() that started this thread
         while True:
             with self._lock:
-                timer = self._next_due()
+                timer = self._next_due(wake)
                 if timer is None:
                     self._scheduler = None
-                    self._wake.notify_all()
+                    wake.notify_all()
                     return
                 self._firing = timer
             try:
@@ -371,9 +376,9 @@ class ThreadRunner:
                 with self._lock:
                     self._firing = None
                     timer.finished.set()
-                    self._wake.notify_all()
+                    wake.notify_all()
 
-    def _next_due(self) -> IdleTimer | None:
+    def _next_due(self, wake: threading.Condition) -> IdleTimer | None:
         """Wait for the next timer to fall due, and take it; None once none is left (caller holds _lock)."""
         while self._due:
             due, _, timer = self._due[0]
@@ -384,7 +389,7 @@ class ThreadRunner:
             if wait <= 0:
                 heapq.heappop(self._due)
                 return timer
-            self._wake.wait(wait)
+            wake.wait(wait)
         self._due = []  # see without()
         return None
 
@@ -437,12 +442,14 @@ class ThreadRunner:
                 if timer.owner() is owner:
                     timer.cancelled()
             self._timers = {slot: entry for slot, entry in self._timers.items() if entry[0]() is not owner}
-            self._wake.notify_all()
-            scheduler = self._scheduler if self._scheduler is not me else None  # not a timer closing its own
-            if scheduler is not None:
-                self._wake.wait_for(lambda: self._firing is None or self._firing.owner() is not owner)
+            wake, scheduler = self._wake, self._scheduler
+            if wake is None or scheduler is None or scheduler is me:  # no timer running, or one closing its own
+                scheduler = None
+            else:
+                wake.notify_all()
+                wake.wait_for(lambda: self._firing is None or self._firing.owner() is not owner)
                 # With no timer left the scheduler ends: wait for it, so that no thread outlives close().
-                self._wake.wait_for(lambda: self._scheduler is not scheduler or bool(self._timers))
+                wake.wait_for(lambda: self._scheduler is not scheduler or bool(self._timers))
                 if self._scheduler is scheduler:  # it runs on, for other policies' timers
                     scheduler = None
         if scheduler is not None:
