@@ -285,7 +285,7 @@ class TokenStore:
         :param str authorization: the rejected request's header, ``"Bearer <token>"``.
         """
         with self._lock:
-            keys = self._carriers.pop(authorization, None)
+            keys = self._carriers.get(authorization)  # kept: a held token outlives a 401 (see invalidate)
             if keys is None:  # not a token of this store's (another credential's, or long gone)
                 return
             carried = self._carrying(authorization, keys)
@@ -293,9 +293,18 @@ class TokenStore:
             self.invalidate(key, serial)
 
     def invalidate(self, key: TokenKey, serial: int | None = None) -> bool:
-        """Drop ``key``'s token (only if it is the one with ``serial``, when given)."""
+        """Drop ``key``'s token (only if it is the one with ``serial``, when given: a 401 for it).
+
+        A 401 for a token that arrived expired and is held (see ``_hold_expired``) leaves it held:
+        the credential gave it moments ago, and asking again on every refused request would be the
+        call per request the hold bounds. It is asked again once the hold ends.
+        """
+        now = self.clock()
         with self._lock:
-            dropped = self._state(key).invalidate(serial)
+            state = self._state(key)
+            if serial is not None and state.holding_expired and now < state.retry_not_before:
+                return False
+            dropped = state.invalidate(serial)
         if dropped and serial is not None:
             _LOGGER.debug("token for %s rejected with 401; dropped", key.scopes)
         return dropped

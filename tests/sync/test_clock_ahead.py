@@ -64,12 +64,33 @@ def test_a_good_token_after_the_clock_is_fixed_ends_the_hold(
         policy.close()
 
 
-def test_a_401_for_a_held_token_asks_the_credential_again(credential: SyncScriptedCredential, clock: FakeClock) -> None:
+def test_401s_for_held_tokens_ask_the_credential_once_per_retry_delay(
+    credential: SyncScriptedCredential, clock: FakeClock
+) -> None:
+    credential.fixed_expiry = clock() - 120  # the service, whose clock agrees, refuses every one
+    policy: Any = make_sync_policy(credential, clock, retry_delay=30)
+    try:
+        for _ in range(600):  # ten minutes, a request a second, each answered with a 401
+            policy._store.invalidate_carrying(attach(policy))
+            clock.advance(1)
+        assert len(credential.calls) == 600 // 30  # azure-core's policy: 600
+    finally:
+        policy.close()
+
+
+def test_a_401_for_a_held_token_drops_it_once_the_hold_is_over(
+    credential: SyncScriptedCredential, clock: FakeClock
+) -> None:
     credential.fixed_expiry = clock() - 120
     policy: Any = make_sync_policy(credential, clock, retry_delay=30)
     try:
         assert attach(policy) == "Bearer token-1"
-        policy._store.invalidate_carrying("Bearer token-1")  # the service refused it
+        policy._store.invalidate_carrying("Bearer token-1")  # held: kept
+        assert attach(policy) == "Bearer token-1"
+        clock.advance(30)
+        credential.fixed_expiry = None
+        policy._store.invalidate_carrying("Bearer token-1")  # the hold is over: dropped
+        assert policy._store.current(policy._default_key) is None
         assert attach(policy) == "Bearer token-2"
         assert len(credential.calls) == 2
     finally:
