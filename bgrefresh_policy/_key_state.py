@@ -380,16 +380,21 @@ class KeyState:
         self.retry_not_before = float("-inf")
         self.holding_expired = False
 
-    def invalidate(self, serial: int | None = None) -> bool:
+    def invalidate(self, serial: int | None = None, now: float | None = None) -> bool:
         """Drop the cached token after a 401 or a claims challenge.
 
         :param serial: the serial of the token the rejected request carried; None drops
             whatever is cached. A 401 for a token already replaced leaves the new one alone,
             so a burst of 401s for one revoked token causes one refresh, not one each.
+        :param now: Unix time, for a 401 (``serial`` given): one for a token held because it
+            arrived expired leaves it held until ``retry_not_before``, or every refused request
+            would call the credential again, the storm the hold bounds.
         :return: whether anything was invalidated.
         :rtype: bool
         """
         if serial is not None and (self.current is None or self.current.serial != serial):
+            return False
+        if serial is not None and self.holding_expired and now is not None and now < self.retry_not_before:
             return False
         self.store_explicit(None)
         return True

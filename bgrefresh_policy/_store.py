@@ -295,16 +295,11 @@ class TokenStore:
     def invalidate(self, key: TokenKey, serial: int | None = None) -> bool:
         """Drop ``key``'s token (only if it is the one with ``serial``, when given: a 401 for it).
 
-        A 401 for a token that arrived expired and is held (see ``_hold_expired``) leaves it held:
-        the credential gave it moments ago, and asking again on every refused request would be the
-        call per request the hold bounds. It is asked again once the hold ends.
+        A 401 for a token held because it arrived expired leaves it held (see ``KeyState.invalidate``).
         """
         now = self.clock()
         with self._lock:
-            state = self._state(key)
-            if serial is not None and state.holding_expired and now < state.retry_not_before:
-                return False
-            dropped = state.invalidate(serial)
+            dropped = self._state(key).invalidate(serial, now)
         if dropped and serial is not None:
             _LOGGER.debug("token for %s rejected with 401; dropped", key.scopes)
         return dropped
