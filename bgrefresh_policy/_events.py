@@ -53,6 +53,7 @@ class TokenStatus:
 
     :ivar scopes: the key's scopes.
     :ivar tenant_id: the key's tenant, or None.
+    :ivar bool cae: whether the key's token is a CAE-enabled one (``enable_cae``).
     :ivar bool cached: whether a token is cached.
     :ivar expires_in: seconds until the cached token expires (negative once it has); None if none.
     :ivar due_in: seconds until it falls due for refresh (negative once it has); None if none.
@@ -71,6 +72,7 @@ class TokenStatus:
     last_outcome: RefreshOutcome | None
     last_outcome_at: float | None
     backoff_until: float | None
+    cae: bool = False
 
     @property
     def healthy(self) -> bool:

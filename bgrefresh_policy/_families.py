@@ -36,12 +36,12 @@ from ._policy_sync import BackgroundRefreshTokenPolicy
 __all__ = ["background_class", "is_bearer_policy"]
 
 
-def _vault_key(scope: str, challenge: Any) -> TokenKey:
+def _vault_key(policy: PolicyBase, scope: str, challenge: Any) -> TokenKey:
     """The key of the token Key Vault's ``_request_kv_token`` asks for: an AD FS tenant is left out, as there."""
     tenant = getattr(challenge, "tenant_id", None)
     if tenant and tenant.lower().endswith("adfs"):
         tenant = None
-    return TokenKey.of((scope,), tenant or None)
+    return policy._key((scope,), tenant or None)
 
 
 def _origin(request: Any) -> str:
@@ -75,7 +75,7 @@ def _hold_token(policy: Any, value: Any) -> None:
 
 def _hold_challenged(policy: Any, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> None:
     """After the challenge's authorize_request: its key is the policy's, its token the one held."""
-    policy._follow(TokenKey.of(scopes, kwargs.get("tenant_id")))
+    policy._follow(policy._key(scopes, kwargs.get("tenant_id")))
     policy._held = policy._own.current
 
 
@@ -94,7 +94,7 @@ class _AsyncKeyVault(AsyncBackgroundRefreshTokenPolicy):  # type: ignore[type-ar
         return _needs_token(self)
 
     async def _request_kv_token(self, scope: str, challenge: Any) -> None:
-        key = _vault_key(scope, challenge)
+        key = _vault_key(self, scope, challenge)
         self._follow(key)
         self._held = await self._token_for(key, key.scopes)
 
@@ -115,7 +115,7 @@ class _KeyVault(BackgroundRefreshTokenPolicy):  # type: ignore[type-arg]
         return _needs_token(self)
 
     def _request_kv_token(self, scope: str, challenge: Any) -> None:
-        key = _vault_key(scope, challenge)
+        key = _vault_key(self, scope, challenge)
         self._follow(key)
         self._held = self._token_for(key, key.scopes)
 
@@ -133,7 +133,7 @@ class _KeyVault(BackgroundRefreshTokenPolicy):  # type: ignore[type-arg]
 
 
 def _learned(policy: Any, request: Any, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> None:
-    key = TokenKey.of(scopes, kwargs.get("tenant_id"))
+    key = policy._key(scopes, kwargs.get("tenant_id"))
     if key != policy._default_key:
         policy._store.hints[(_origin(request), policy._first_key)] = key
         policy._follow(key)

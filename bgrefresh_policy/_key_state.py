@@ -34,14 +34,16 @@ _MARGIN = 1e-3
 
 
 class TokenKey(NamedTuple):
-    """Which token a request needs: the scopes (sorted, so order does not matter) and the tenant."""
+    """Which token a request needs: the scopes (sorted, so order does not matter), the tenant, and
+    whether it is a CAE token (a CAE-enabled and a plain token for the same scopes are two tokens)."""
 
     scopes: tuple[str, ...]
     tenant_id: str | None
+    cae: bool = False
 
     @classmethod
-    def of(cls, scopes: Sequence[str], tenant_id: str | None = None) -> TokenKey:
-        return cls(tuple(sorted(scopes)), tenant_id)
+    def of(cls, scopes: Sequence[str], tenant_id: str | None = None, *, cae: bool = False) -> TokenKey:
+        return cls(tuple(sorted(scopes)), tenant_id, cae)
 
 
 class Action(enum.Enum):

@@ -6,7 +6,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from azure.core.credentials import TokenRequestOptions
 from azure.core.credentials_async import AsyncTokenProvider
@@ -17,13 +17,11 @@ from azure.core.pipeline.policies import AsyncBearerTokenCredentialPolicy
 import bgrefresh_policy
 
 from ._azure_core import AsyncHTTPResponseType, HTTPRequestType, cae_enabled, challenge_flow, enforce_https
-from ._flow import Flow, Refresh, explicit_flow, token_flow
-from ._key_state import CachedToken, TokenKey, checked_token
-from ._outcome import Fetch, Verdict
-from ._policy_base import PolicyBase, Watched, refresh_name
-
-if TYPE_CHECKING:
-    from ._runners._protocols import Runner
+from ._face import Watched
+from ._face_async import LoopFace
+from ._key_state import checked_token
+from ._outcome import Fetch
+from ._policy_base import PolicyBase
 
 __all__ = ["AsyncBackgroundRefreshTokenPolicy"]
 
@@ -37,7 +35,7 @@ async def _maybe_await(outcome: Any) -> None:
 
 
 class AsyncBackgroundRefreshTokenPolicy(
-    AsyncBearerTokenCredentialPolicy[HTTPRequestType, AsyncHTTPResponseType], PolicyBase
+    AsyncBearerTokenCredentialPolicy[HTTPRequestType, AsyncHTTPResponseType], PolicyBase, LoopFace
 ):
     """Adds a bearer token to requests, refreshing it in the background before it runs out.
 
@@ -138,7 +136,7 @@ class AsyncBackgroundRefreshTokenPolicy(
             credential raises, unchanged.
         :raises TypeError: the credential returned something that is not a token.
         """
-        key = TokenKey.of(scopes, kwargs.get("tenant_id"))
+        key = self._key(scopes, kwargs.get("tenant_id"))
         cached = await self._refresh_explicit(key, scopes, kwargs)
         self._attach(request, key, cached)
 
@@ -171,9 +169,7 @@ class AsyncBackgroundRefreshTokenPolicy(
         request of a background refresh happen inside the test (and its cassette). It waits for
         refreshes that start while it waits, too. Cancelling the wait leaves them running.
         """
-        runner = self._runners.existing()
-        if runner is not None:
-            await runner.drain()
+        await self._drain()
 
     async def close(self) -> None:
         """Cancel and await the refreshes this policy started on this event loop; start none from now on.
@@ -183,8 +179,7 @@ class AsyncBackgroundRefreshTokenPolicy(
         this wait for one inline (or attach the one another policy keeps fresh). Sets
         ``closed``. Safe to call more than once.
         """
-        self.closed = True
-        await self._runners.aclose(self)
+        await self._aclose_refreshes()
 
     async def __aenter__(self) -> AsyncBackgroundRefreshTokenPolicy[HTTPRequestType, AsyncHTTPResponseType]:
         """Enter: the policy, ready; it closes on exit.
@@ -218,7 +213,7 @@ class AsyncBackgroundRefreshTokenPolicy(
 
         :param str scopes: the scopes the token is for.
         """
-        key = TokenKey.of(scopes, kwargs.get("tenant_id"))
+        key = self._key(scopes, kwargs.get("tenant_id"))
         await self._refresh_explicit(key, scopes, kwargs)
         self._token_key = key
 
@@ -279,37 +274,6 @@ class AsyncBackgroundRefreshTokenPolicy(
             answer: PipelineResponse[HTTPRequestType, AsyncHTTPResponseType] = stop.value
             return answer
 
-    async def _token_for(self, key: TokenKey, scopes: tuple[str, ...]) -> CachedToken:
-        """The token a request for ``key`` attaches, after whatever refresh the rule asks for."""
-        runner = self._runners.current()
-        return await self._drive(runner, token_flow(self._store, key, alive=runner.alive, owner=self), scopes)
-
-    async def _refresh_explicit(self, key: TokenKey, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> CachedToken:
-        """Ask the credential (sharing a call with the same arguments already in flight) and cache the result."""
-        return await self._drive(self._runners.current(), explicit_flow(self._store, key, kwargs), scopes)
-
-    async def _drive(self, runner: Runner, flow: Flow, scopes: tuple[str, ...]) -> CachedToken:
-        """Run a flow on the runner's event loop: carry out each refresh it asks for."""
-        try:
-            command = next(flow)
-            while True:
-                command = flow.send(await self._carry_out(runner, command, scopes))
-        except StopIteration as stop:
-            token: CachedToken = stop.value
-            return token
-
-    async def _carry_out(self, runner: Runner, command: Refresh, scopes: tuple[str, ...]) -> Verdict | None:
-        if command.background:
-            self._start_background(runner, command, scopes)
-            return None
-        flight_key, kwargs, finish, watched = self._refresh_parts(command)
-        # Joins the refresh already in flight for this key and generation, if any (a background one too).
-        flight = runner.flights.get(flight_key)
-        if flight is None:
-            fetch = self._fetcher(scopes, kwargs, watched)
-            flight = runner.start(flight_key, fetch, finish, timeout=None, name=refresh_name(command.key), owner=self)
-        return await runner.wait(flight)
-
     def _fetcher(self, scopes: tuple[str, ...], kwargs: dict[str, Any], watched: Watched) -> Fetch:
         method = self._credential_method()
         # A _get_token of a subclass, or patched onto this instance, is called as azure-core calls it.
@@ -363,9 +327,3 @@ class AsyncBackgroundRefreshTokenPolicy(
 
     # Whether the WARNING about a sync credential was logged (see _ask_credential).
     _told_sync = False
-
-    def _timer_runner(self) -> Runner | None:
-        try:  # from a refresh's task, on the loop it ran on
-            return self._runners.current()
-        except RuntimeError:  # concluded outside a loop (its loop closed): nothing to run a timer on
-            return None

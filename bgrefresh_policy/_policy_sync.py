@@ -7,7 +7,7 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from azure.core.credentials import TokenProvider
 from azure.core.pipeline import PipelineRequest, PipelineResponse
@@ -17,21 +17,20 @@ from azure.core.pipeline.policies import BearerTokenCredentialPolicy
 import bgrefresh_policy
 
 from ._azure_core import HTTPRequestType, HTTPResponseType, challenge_flow, enforce_https
-from ._flow import Flow, Refresh, explicit_flow, token_flow
-from ._key_state import Action, CachedToken, TokenKey, checked_token
-from ._options import check_wait_limit
-from ._outcome import SyncFetch, Verdict
-from ._policy_base import PolicyBase, Watched
-
-if TYPE_CHECKING:
-    from ._runners._threads import ThreadRunner
+from ._face import Watched
+from ._face_sync import ThreadFace
+from ._key_state import checked_token
+from ._outcome import SyncFetch
+from ._policy_base import PolicyBase
 
 __all__ = ["BackgroundRefreshTokenPolicy"]
 
 _LOGGER = logging.getLogger(__name__)
 
 
-class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, HTTPResponseType], PolicyBase):
+class BackgroundRefreshTokenPolicy(
+    BearerTokenCredentialPolicy[HTTPRequestType, HTTPResponseType], PolicyBase, ThreadFace
+):
     """Adds a bearer token to requests, refreshing it on a background thread before it runs out.
 
     A drop-in for :class:`~azure.core.pipeline.policies.BearerTokenCredentialPolicy`: once a
@@ -138,7 +137,7 @@ class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, 
         :raises TypeError: the credential returned something that is not a token, or an awaitable
             (an async credential).
         """
-        key = TokenKey.of(scopes, kwargs.get("tenant_id"))
+        key = self._key(scopes, kwargs.get("tenant_id"))
         self._attach(request, key, self._refresh_explicit(key, scopes, kwargs))
 
     def send(self, request: PipelineRequest[HTTPRequestType]) -> PipelineResponse[HTTPRequestType, HTTPResponseType]:
@@ -173,8 +172,7 @@ class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, 
         :rtype: bool
         :raises ValueError: ``timeout`` is longer than threads can wait (``threading.TIMEOUT_MAX``).
         """
-        check_wait_limit("timeout", timeout, threading.TIMEOUT_MAX)
-        return self._runner.join(timeout)
+        return self._join_refreshes(timeout)
 
     def close(self) -> None:
         """Start no background refresh from now on, and join the ones this policy started.
@@ -185,12 +183,7 @@ class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, 
         go on: they are theirs. Requests that need a token after this wait for one inline (or
         attach the one another policy keeps fresh). Sets ``closed``. Safe to call more than once.
         """
-        if not self._runner.close(self, self._store.options.refresh_timeout):
-            _LOGGER.warning(
-                "close(): %d background token refresh(es) still running after refresh_timeout; left to end "
-                "on their daemon threads",
-                len(self._runner.threads_of(self)),
-            )
+        self._close_refreshes()
 
     def __enter__(self) -> BackgroundRefreshTokenPolicy[HTTPRequestType, HTTPResponseType]:
         """Enter: the policy, ready; it closes on exit.
@@ -220,7 +213,7 @@ class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, 
 
         :param str scopes: the scopes the token is for.
         """
-        key = TokenKey.of(scopes, kwargs.get("tenant_id"))
+        key = self._key(scopes, kwargs.get("tenant_id"))
         self._refresh_explicit(key, scopes, kwargs)
         self._token_key = key
 
@@ -272,40 +265,6 @@ class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, 
             answer: PipelineResponse[HTTPRequestType, HTTPResponseType] = stop.value
             return answer
 
-    def _token_for(self, key: TokenKey, scopes: tuple[str, ...]) -> CachedToken:
-        """The token a request for ``key`` attaches, after whatever refresh the rule asks for."""
-        return self._drive(token_flow(self._store, key, alive=None, owner=self), scopes)
-
-    def _refresh_explicit(self, key: TokenKey, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> CachedToken:
-        """Ask the credential (sharing a call with the same arguments already in flight) and cache the result."""
-        return self._drive(explicit_flow(self._store, key, kwargs), scopes)
-
-    def _drive(self, flow: Flow, scopes: tuple[str, ...]) -> CachedToken:
-        """Run a flow on the calling thread: carry out each refresh it asks for, blocking."""
-        try:
-            command = next(flow)
-            while True:
-                command = flow.send(self._carry_out(command, scopes))
-        except StopIteration as stop:
-            token: CachedToken = stop.value
-            return token
-
-    def _carry_out(self, command: Refresh, scopes: tuple[str, ...]) -> Verdict | None:
-        if command.background:
-            self._start_background(self._runner, command, scopes)
-            return None
-        flight_key, kwargs, finish, watched = self._refresh_parts(command)
-        fetch = self._fetcher(scopes, kwargs, watched)
-        key, generation = command.key, command.generation
-        # Threads decide and join in two steps: a refresh may end between them. An explicit
-        # request always asks the credential.
-        needed = None if command.explicit else (lambda: self._inline_still_needed(key, generation))
-        return self._runner.wait(self._runner.join_or_start(flight_key, fetch, finish, needed=needed))
-
-    def _inline_still_needed(self, key: TokenKey, generation: int) -> bool:
-        decided = self._store.decision(key, background_allowed=not self.closed)
-        return decided == (Action.INLINE, generation)
-
     def _fetcher(self, scopes: tuple[str, ...], kwargs: dict[str, Any], watched: Watched) -> SyncFetch:
         method = self._credential_method()
 
@@ -327,6 +286,3 @@ class BackgroundRefreshTokenPolicy(BearerTokenCredentialPolicy[HTTPRequestType, 
             return checked_token(outcome, method)
 
         return fetch
-
-    def _timer_runner(self) -> ThreadRunner:
-        return self._runner

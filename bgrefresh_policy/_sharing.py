@@ -1,7 +1,7 @@
 """One token per credential: the tokens and refreshes that every policy on one credential shares.
 
-Policies (and token providers) built on the same credential *object*, with the same CAE setting
-and refresh options, share one :class:`Shared`: one store of tokens per key (scopes and tenant),
+Policies, token providers and credential wrappers built on the same credential *object*, with the
+same refresh options, share one :class:`Shared`: one store of tokens per key (scopes, tenant, CAE),
 and one set of runners, so that a refresh in flight is joined by all of them. The registry holds
 credentials weakly: it never keeps one alive, and what it shared for a credential goes with it.
 """
@@ -24,7 +24,7 @@ __all__ = ["Shared", "shared_count", "shared_for"]
 
 
 class Shared:
-    """The store and runners of one credential, CAE setting and set of options.
+    """The store and runners of one credential and set of options.
 
     The runners are made on first use: an async credential's policies need only the
     event-loop runners, a sync one's only the thread runner.
@@ -103,9 +103,9 @@ _EVERY: weakref.WeakSet[Shared] = weakref.WeakSet()
 # weakref callback, which runs on whichever thread drops the last reference: reentrant, because
 # that may be this thread, inside shared_for, when a collection runs there.
 _LOCK = threading.RLock()
-# id(credential) -> (a weak reference to it, its Shared by (enable_cae, options)). Keyed by
-# identity: credentials that compare equal are still two credentials.
-_BY_CREDENTIAL: dict[int, tuple[weakref.ref[Any], dict[tuple[bool, RefreshOptions], Shared]]] = {}
+# id(credential) -> (a weak reference to it, its Shared by options). Keyed by identity:
+# credentials that compare equal are still two credentials.
+_BY_CREDENTIAL: dict[int, tuple[weakref.ref[Any], dict[RefreshOptions, Shared]]] = {}
 
 
 class _CredentialRef(weakref.ref):  # type: ignore[type-arg]
@@ -122,15 +122,14 @@ def _forget(ref: _CredentialRef) -> None:
             del _BY_CREDENTIAL[ref.ident]
 
 
-def shared_for(credential: Any, *, enable_cae: bool, options: RefreshOptions) -> Shared:
-    """The :class:`Shared` of ``credential`` for ``enable_cae`` and ``options``, made on first use.
+def shared_for(credential: Any, *, options: RefreshOptions) -> Shared:
+    """The :class:`Shared` of ``credential`` for ``options``, made on first use.
 
     A credential that cannot be weakly referenced (a class with ``__slots__`` and no
     ``__weakref__``) gets a :class:`Shared` of its own each time: sharing it would mean keeping
     it alive.
 
     :param credential: the credential object.
-    :keyword bool enable_cae: whether the tokens are CAE-enabled.
     :keyword options: the refresh options.
     :return: the shared store and runners.
     """
@@ -144,10 +143,10 @@ def shared_for(credential: Any, *, enable_cae: bool, options: RefreshOptions) ->
                 return Shared(options)
             ref.ident = ident
             entry = _BY_CREDENTIAL[ident] = (ref, {})
-        by_setting = entry[1]
-        shared = by_setting.get((enable_cae, options))
+        by_options = entry[1]
+        shared = by_options.get(options)
         if shared is None:
-            shared = by_setting[(enable_cae, options)] = Shared(options)
+            shared = by_options[options] = Shared(options)
         return shared
 
 

@@ -30,7 +30,7 @@ from bgrefresh_policy import (
     enable_background_refresh,
 )
 from bgrefresh_policy._enable import bearer_policies
-from bgrefresh_policy._policy_base import LONGEST_IDLE_SLEEP
+from bgrefresh_policy._face import LONGEST_IDLE_SLEEP
 from tests.emulator.services import STORAGE_TENANT, VAULT_TENANT, Services
 from tests.integration.test_client_families import DUE, Issuer, SyncIssuer, bearers
 from tests.support import (

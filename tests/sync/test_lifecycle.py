@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from bgrefresh_policy._face import flight_key
 from bgrefresh_policy._key_state import Action
 from bgrefresh_policy._outcome import RETRY, Recorded, Verdict
-from bgrefresh_policy._policy_base import flight_key
 from bgrefresh_policy._runners._threads import ThreadRunner
 from tests.support import HANG_GUARD, FakeClock, SyncScriptedCredential, Threads, blocked_in_wait, eventually
 from tests.sync.conftest import attach, make_sync_policy, prime, refresh_threads, start_stuck_refresh

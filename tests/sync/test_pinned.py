@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bgrefresh_policy._policy_base import LOOK_AGAIN
+from bgrefresh_policy._face import LOOK_AGAIN
 from bgrefresh_policy._runners._protocols import Owner
 from bgrefresh_policy._runners._threads import ThreadRunner
 from tests.support import HANG_GUARD, FakeClock, SyncScriptedCredential, eventually, make_request

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bgrefresh_policy._policy_base import LONGEST_IDLE_SLEEP
+from bgrefresh_policy._face import LONGEST_IDLE_SLEEP
 from tests.support import FakeClock, LoopClock, ScriptedCredential, make_request, refresh_begins
 from tests.unit.conftest import make_policy
 

@@ -15,8 +15,9 @@ import pytest
 import trio
 import trio.testing
 
+from bgrefresh_policy._face import LOOK_AGAIN
 from bgrefresh_policy._key_state import TokenKey
-from bgrefresh_policy._policy_base import LOOK_AGAIN, PolicyBase
+from bgrefresh_policy._policy_base import PolicyBase
 from bgrefresh_policy._runners._protocols import BackgroundRunner
 from tests.support import FakeClock, LoopClock, ScriptedCredential, bearer, make_request, refresh_begins
 from tests.unit.conftest import make_policy

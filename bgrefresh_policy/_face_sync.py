@@ -1,0 +1,80 @@
+"""The thread driver of a face: flows run on the calling thread, background refreshes on daemon threads."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+from ._face import Face
+from ._flow import Flow, Refresh, explicit_flow, token_flow
+from ._key_state import Action, CachedToken, TokenKey
+from ._options import check_wait_limit
+from ._outcome import Verdict
+
+if TYPE_CHECKING:
+    from ._runners._threads import ThreadRunner
+
+__all__ = ["ThreadFace"]
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class ThreadFace(Face):
+    """A face for sync credentials: the sync policy, the sync provider and the sync credential wrapper.
+
+    Subclasses set ``_runner`` (the engine's thread runner) and provide ``_fetcher``.
+    """
+
+    _runner: ThreadRunner
+
+    def _token_for(self, key: TokenKey, scopes: tuple[str, ...]) -> CachedToken:
+        """The token a request for ``key`` attaches, after whatever refresh the rule asks for."""
+        return self._drive(token_flow(self._store, key, alive=None, owner=self), scopes)
+
+    def _refresh_explicit(self, key: TokenKey, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> CachedToken:
+        """Ask the credential (sharing a call with the same arguments already in flight) and cache the result."""
+        return self._drive(explicit_flow(self._store, key, kwargs), scopes)
+
+    def _drive(self, flow: Flow, scopes: tuple[str, ...]) -> CachedToken:
+        """Run a flow on the calling thread: carry out each refresh it asks for, blocking."""
+        try:
+            command = next(flow)
+            while True:
+                command = flow.send(self._carry_out(command, scopes))
+        except StopIteration as stop:
+            token: CachedToken = stop.value
+            return token
+
+    def _carry_out(self, command: Refresh, scopes: tuple[str, ...]) -> Verdict | None:
+        if command.background:
+            self._start_background(self._runner, command, scopes)
+            return None
+        flight_key, kwargs, finish, watched = self._refresh_parts(command)
+        fetch = self._fetcher(scopes, kwargs, watched)
+        key, generation = command.key, command.generation
+        # Threads decide and join in two steps: a refresh may end between them. An explicit
+        # request always asks the credential.
+        needed = None if command.explicit else (lambda: self._inline_still_needed(key, generation))
+        return self._runner.wait(self._runner.join_or_start(flight_key, fetch, finish, needed=needed))
+
+    def _inline_still_needed(self, key: TokenKey, generation: int) -> bool:
+        decided = self._store.decision(key, background_allowed=not self.closed)
+        return decided == (Action.INLINE, generation)
+
+    def _timer_runner(self) -> ThreadRunner:
+        return self._runner
+
+    def _join_refreshes(self, timeout: float | None) -> bool:
+        """``wait_for_refreshes()``: whether no background refresh is running once it returns."""
+        check_wait_limit("timeout", timeout, threading.TIMEOUT_MAX)
+        return self._runner.join(timeout)
+
+    def _close_refreshes(self) -> None:
+        """``close()``: start no background refresh from now on, and join the ones this face started."""
+        if not self._runner.close(self, self._store.options.refresh_timeout):
+            _LOGGER.warning(
+                "close(): %d background token refresh(es) still running after refresh_timeout; left to end "
+                "on their daemon threads",
+                len(self._runner.threads_of(self)),
+            )
