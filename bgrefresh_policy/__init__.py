@@ -6,7 +6,9 @@
 making requests wait for it. :func:`enable_background_refresh` gives an already built client
 the same, whatever its family's policy; :func:`get_bearer_token_provider` (and
 ``bgrefresh_policy.aio.get_bearer_token_provider``) does it for consumers that take a token
-provider. Policies and providers on one credential object share its tokens.
+provider; :class:`BackgroundRefreshCredential` (and ``bgrefresh_policy.aio``'s) for everything
+that takes a credential. All of them on one credential object share one engine: one token per
+key, and one refresh in flight.
 
 Each name's module loads when the name is first used, so that a sync-only program never
 loads the async machinery, and the other way round.
@@ -18,6 +20,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._credential_sync import BackgroundRefreshCredential
     from ._enable import enable_background_refresh
     from ._events import RefreshEvent, TokenStatus
     from ._outcome import RefreshOutcome
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AsyncBackgroundRefreshTokenPolicy",
+    "BackgroundRefreshCredential",
     "BackgroundRefreshTokenPolicy",
     "RefreshEvent",
     "RefreshOutcome",
@@ -38,6 +42,7 @@ __version__ = "0.1.0"
 
 _HOMES = {
     "AsyncBackgroundRefreshTokenPolicy": "._policy_async",
+    "BackgroundRefreshCredential": "._credential_sync",
     "BackgroundRefreshTokenPolicy": "._policy_sync",
     "RefreshEvent": "._events",
     "RefreshOutcome": "._outcome",

@@ -11,6 +11,7 @@ import random
 from collections.abc import Callable, Generator
 from typing import Any
 
+from azure.core.credentials import TokenRequestOptions
 from azure.core.exceptions import HttpResponseError
 from azure.core.pipeline.policies import AsyncBearerTokenCredentialPolicy, BearerTokenCredentialPolicy
 from azure.core.pipeline.policies._authentication import HTTPRequestType, HTTPResponseType
@@ -26,6 +27,7 @@ __all__ = [
     "ChallengeFlow",
     "HTTPRequestType",
     "HTTPResponseType",
+    "ask_credential",
     "cae_enabled",
     "challenge_flow",
     "draw_jitter",
@@ -150,6 +152,24 @@ def challenge_flow(policy: Any, request: Any, response: Any) -> ChallengeFlow:
     if SEND_POPS_INSECURE_DOMAIN_CHANGE:
         request.context.options.pop("insecure_domain_change", False)
     return (yield policy._send_on, (request,))
+
+
+def ask_credential(credential: Any, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> tuple[str, Any]:
+    """Call ``credential`` as the bearer policies' ``_get_token`` does (the same in 1.32.0 to 1.41.0).
+
+    ``get_token_info`` if the credential has it, given the keywords that are ``TokenRequestOptions``
+    (``claims``, ``tenant_id``, ``enable_cae``) as its ``options``, the others dropped; else
+    ``get_token`` with every keyword.
+
+    :param credential: the credential.
+    :param tuple scopes: the scopes.
+    :param dict kwargs: the keywords; the options are popped from it.
+    :return: the method's name, and what it returned (for an async credential, an awaitable).
+    """
+    if hasattr(credential, "get_token_info"):
+        options = {name: kwargs.pop(name) for name in list(kwargs) if name in TokenRequestOptions.__annotations__}
+        return "get_token_info", credential.get_token_info(*scopes, options=options)
+    return "get_token", credential.get_token(*scopes, **kwargs)
 
 
 # --- what enable_background_refresh reads of objects azure-core built ----------------------

@@ -115,6 +115,8 @@ class Face:
 
     _shared: Shared
     _store: TokenStore
+    # The credential the face calls (a wrapper's is the one it wraps).
+    _credential: Any
     #: True once ``close()`` has run: no background refresh starts for this face from then on.
     closed = False
     # The on_refresh callback's watcher (None: only OpenTelemetry, if installed, watches), and
@@ -130,12 +132,21 @@ class Face:
             for key in self._idle_keys():
                 self._arm_idle(key)
 
+    def _new_runtime(self) -> None:
+        """Take the engine's runners, from ``_shared``: its thread runner, or its runner per event loop."""
+        raise NotImplementedError
+
+    def _credential_method(self) -> str:
+        return "get_token_info" if hasattr(self._credential, "get_token_info") else "get_token"
+
     def _refresh_parts(self, command: Refresh) -> tuple[Hashable, dict[str, Any], Finish, Watched]:
         """What carrying out ``command`` takes: its flight key, the credential's arguments, its
         finisher, and what watches the call (None if nothing does)."""
         key, generation = command.key, command.generation
         # A plain refresh of a tenant's key asks for that tenant (see _follow).
-        plain = {"tenant_id": key.tenant_id} if key.tenant_id else {}
+        plain: dict[str, Any] = {"tenant_id": key.tenant_id} if key.tenant_id else {}
+        if key.cae:
+            plain["enable_cae"] = True
         kwargs = command.kwargs if command.kwargs is not None else plain
         watched = self._watch(key, background=command.background)
         finish = self._finisher(key, generation, mark=command.mark, explicit=command.explicit, watched=watched)

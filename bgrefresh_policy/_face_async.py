@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from ._face import Face, refresh_name
+from ._azure_core import ask_credential
+from ._face import Face, Watched, refresh_name
 from ._flow import Flow, Refresh, explicit_flow, token_flow
-from ._key_state import CachedToken, TokenKey
-from ._outcome import Verdict
+from ._key_state import CachedToken, TokenKey, checked_token
+from ._outcome import Fetch, Verdict
 
 if TYPE_CHECKING:
     from ._runners import RunnerRegistry
@@ -15,14 +18,65 @@ if TYPE_CHECKING:
 
 __all__ = ["LoopFace"]
 
+_LOGGER = logging.getLogger(__name__)
+
 
 class LoopFace(Face):
     """A face for async credentials: the async policy, the async provider and the async credential wrapper.
 
-    Subclasses set ``_runners`` (the engine's runner per event loop) and provide ``_fetcher``.
+    Subclasses set ``_shared`` and call ``_new_runtime``, and provide ``_caller``.
     """
 
     _runners: RunnerRegistry
+    # Whether the WARNING about a sync credential was logged (see _ask).
+    _told_sync = False
+    # What the WARNING about a sync credential suggests instead.
+    _SYNC_KIND = "BackgroundRefreshTokenPolicy"
+
+    def _new_runtime(self) -> None:
+        self._runners = self._shared.runners
+
+    def _caller(self) -> Callable[..., Awaitable[Any]]:
+        """What asks the credential: called with the scopes and the credential's keywords."""
+        raise NotImplementedError
+
+    def _fetcher(self, scopes: tuple[str, ...], kwargs: dict[str, Any], watched: Watched) -> Fetch:
+        method = self._credential_method()
+        call = self._caller()
+
+        async def fetch() -> Any:
+            if watched is not None:
+                watched[0].call_started(watched[1])
+            # A copy: options are popped out of the dict given.
+            return checked_token(await call(*scopes, **dict(kwargs)), method)
+
+        return fetch
+
+    async def _ask(self, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> Any:
+        """Ask the credential as azure-core's ``_get_token`` does, awaiting only what is awaitable.
+
+        A sync credential then works, blocking the event loop for each of its calls, as with
+        azure-core's policy. Only its result shows it (a plain function returning a coroutine is a
+        valid async credential): the first one is logged at WARNING, once per face.
+
+        :return: what the credential returned, awaited if it is awaitable.
+        """
+        credential: Any = self._credential
+        method, outcome = ask_credential(credential, scopes, kwargs)
+        if isinstance(outcome, Awaitable):
+            return await outcome
+        if not self._told_sync:
+            self._told_sync = True
+            _LOGGER.warning(
+                "%s.%s returned %s, not an awaitable: a sync credential, which blocks the event loop for each of "
+                "its calls (as with azure-core's policy). Use an async credential, such as those in "
+                "azure.identity.aio, or %s with this one",
+                type(credential).__name__,
+                method,
+                type(outcome).__name__,
+                self._SYNC_KIND,
+            )
+        return outcome
 
     async def _token_for(self, key: TokenKey, scopes: tuple[str, ...]) -> CachedToken:
         """The token a request for ``key`` attaches, after whatever refresh the rule asks for."""

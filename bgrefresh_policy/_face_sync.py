@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-from ._face import Face
+from ._face import Face, Watched
 from ._flow import Flow, Refresh, explicit_flow, token_flow
-from ._key_state import Action, CachedToken, TokenKey
+from ._key_state import Action, CachedToken, TokenKey, checked_token
 from ._options import check_wait_limit
-from ._outcome import Verdict
+from ._outcome import SyncFetch, Verdict
 
 if TYPE_CHECKING:
     from ._runners._threads import ThreadRunner
@@ -23,10 +25,42 @@ _LOGGER = logging.getLogger(__name__)
 class ThreadFace(Face):
     """A face for sync credentials: the sync policy, the sync provider and the sync credential wrapper.
 
-    Subclasses set ``_runner`` (the engine's thread runner) and provide ``_fetcher``.
+    Subclasses set ``_shared`` and call ``_new_runtime``, and provide ``_call_credential``.
     """
 
     _runner: ThreadRunner
+
+    # What the messages about the wrong kind of credential call this face and suggest instead.
+    _KIND = "the sync policy"
+    _ASYNC_KIND = "AsyncBackgroundRefreshTokenPolicy"
+
+    def _new_runtime(self) -> None:
+        self._runner = self._shared.thread_runner
+
+    def _call_credential(self, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> Any:
+        """Ask the credential for a token for ``scopes``; ``kwargs`` may be consumed."""
+        raise NotImplementedError
+
+    def _fetcher(self, scopes: tuple[str, ...], kwargs: dict[str, Any], watched: Watched) -> SyncFetch:
+        method = self._credential_method()
+
+        def fetch() -> Any:
+            if watched is not None:
+                watched[0].call_started(watched[1])
+            outcome = self._call_credential(scopes, dict(kwargs))  # a copy: options are popped from it
+            if isinstance(outcome, Awaitable):
+                # An async credential whose method is not a coroutine function (the constructor
+                # refuses those that are): a coroutine left unawaited would only warn when collected.
+                if inspect.iscoroutine(outcome):
+                    outcome.close()
+                raise TypeError(
+                    f"{type(self._credential).__name__}.{method} returned {type(outcome).__name__}, an awaitable: "
+                    f"it is an async credential, and {self._KIND} needs a sync one, such as those in "
+                    f"azure.identity (or use {self._ASYNC_KIND} for an async credential)"
+                )
+            return checked_token(outcome, method)
+
+        return fetch
 
     def _token_for(self, key: TokenKey, scopes: tuple[str, ...]) -> CachedToken:
         """The token a request for ``key`` attaches, after whatever refresh the rule asks for."""

@@ -1,4 +1,4 @@
-"""Validation of the policy's constructor arguments."""
+"""Validation of the constructor arguments of the policies, providers and credential wrappers."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ __all__ = [
     "check_credential",
     "check_flags",
     "check_no_misspelt_option",
+    "check_options_of_wrapper",
     "check_scopes",
     "check_wait_limit",
     "refresh_options",
@@ -105,13 +106,30 @@ def refresh_options(*, min_validity: float, retry_delay: float, refresh_timeout:
     return _DEFAULT if options == _DEFAULT else options
 
 
-def warn_if_inline_only(min_validity: float) -> None:
+def check_options_of_wrapper(given: RefreshOptions, held: RefreshOptions) -> None:
+    """A policy or provider built on a ``BackgroundRefreshCredential`` takes the credential's options.
+
+    :param given: the options the policy or provider was given.
+    :param held: the credential's.
+    :raises ValueError: one was given a value that is neither the default nor the credential's.
+    """
+    for name in RefreshOptions.__slots__:
+        value = getattr(given, name)
+        if value not in (getattr(_DEFAULT, name), getattr(held, name)):
+            raise ValueError(
+                f"{name}={value:g} differs from the BackgroundRefreshCredential's {getattr(held, name):g}: every "
+                f"policy and provider on it shares its engine and its options; give {name} to the credential"
+            )
+
+
+def warn_if_inline_only(min_validity: float, *, stacklevel: int = _CALLER) -> None:
     """Warn when ``min_validity`` leaves no background window for a token without ``refresh_on``.
 
     Such a token falls due with under 300 s (less its 0-60 s jitter) left, which is then already
     under ``min_validity``: every request that finds it due waits.
 
     :param float min_validity: the validated option.
+    :keyword int stacklevel: where the user's call is, seen from here.
     """
     if min_validity >= DEFAULT_REFRESH_WINDOW:
         warnings.warn(
@@ -119,7 +137,7 @@ def warn_if_inline_only(min_validity: float) -> None:
             "a token without refresh_on is then refreshed only inline, with requests waiting for it. Use a "
             f"min_validity under {DEFAULT_REFRESH_WINDOW - MAX_REFRESH_JITTER} s to keep the background refresh.",
             UserWarning,
-            stacklevel=_CALLER,
+            stacklevel=stacklevel,
         )
 
 
@@ -186,7 +204,7 @@ def _sync_by_type(credential: Any, method_name: str) -> str | None:
     return module
 
 
-def check_credential(credential: Any, *, asynchronous: bool) -> None:
+def check_credential(credential: Any, *, asynchronous: bool, face: str = "policy") -> None:
     """Reject objects that surely cannot give tokens the way the policy asks, before any request is made.
 
     Only what is certain: azure-core's policies take any object with ``get_token_info`` or
@@ -200,6 +218,8 @@ def check_credential(credential: Any, *, asynchronous: bool) -> None:
 
     :param credential: the credential given to the constructor.
     :keyword bool asynchronous: the policy awaits the credential.
+    :keyword str face: ``"policy"``, or ``"credential"`` for ``BackgroundRefreshCredential``: what
+        the message names.
     :raises TypeError: it is a class, not an instance; it has neither ``get_token_info`` nor
         ``get_token``; or it is surely sync where it must be async, or the other way round.
     """
@@ -214,19 +234,26 @@ def check_credential(credential: Any, *, asynchronous: bool) -> None:
             f"credential must have a get_token_info or get_token method; {type(credential).__name__} has neither"
         )
     kind = type(credential).__name__
+    sync_face, async_face = _FACES[face]
     if asynchronous:
         module = _sync_by_type(credential, method_name)
         if module is not None:
             raise TypeError(
-                f"{kind} is a sync credential (its {method_name} is from {module}): the async policy needs an "
-                "async credential, such as those in azure.identity.aio (or use BackgroundRefreshTokenPolicy for a "
-                "sync credential)"
+                f"{kind} is a sync credential (its {method_name} is from {module}): the async {face} needs an "
+                f"async credential, such as those in azure.identity.aio (or use {sync_face} for a sync credential)"
             )
     elif inspect.iscoroutinefunction(method):
         raise TypeError(
-            f"{kind}.{method_name} is a coroutine function: the sync policy needs a sync credential, such as "
-            "those in azure.identity (or use AsyncBackgroundRefreshTokenPolicy for an async credential)"
+            f"{kind}.{method_name} is a coroutine function: the sync {face} needs a sync credential, such as "
+            f"those in azure.identity (or use {async_face} for an async credential)"
         )
+
+
+# What a message about the wrong kind of credential suggests instead, for each face: (sync, async).
+_FACES = {
+    "policy": ("BackgroundRefreshTokenPolicy", "AsyncBackgroundRefreshTokenPolicy"),
+    "credential": ("bgrefresh_policy.BackgroundRefreshCredential", "bgrefresh_policy.aio.BackgroundRefreshCredential"),
+}
 
 
 def check_no_misspelt_option(kwargs: dict[str, Any]) -> None:

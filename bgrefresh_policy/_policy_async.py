@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
-from azure.core.credentials import TokenRequestOptions
 from azure.core.credentials_async import AsyncTokenProvider
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import AsyncBearerTokenCredentialPolicy
@@ -16,11 +15,14 @@ from azure.core.pipeline.policies import AsyncBearerTokenCredentialPolicy
 # The event types by their public names, which load them when first resolved (see _events).
 import bgrefresh_policy
 
-from ._azure_core import AsyncHTTPResponseType, HTTPRequestType, cae_enabled, challenge_flow, enforce_https
-from ._face import Watched
+from ._azure_core import (
+    AsyncHTTPResponseType,
+    HTTPRequestType,
+    cae_enabled,
+    challenge_flow,
+    enforce_https,
+)
 from ._face_async import LoopFace
-from ._key_state import checked_token
-from ._outcome import Fetch
 from ._policy_base import PolicyBase
 
 __all__ = ["AsyncBackgroundRefreshTokenPolicy"]
@@ -87,7 +89,7 @@ class AsyncBackgroundRefreshTokenPolicy(
         refresh_when_idle: bool = False,
         **kwargs: Any,
     ) -> None:
-        self._configure(
+        credential = self._configure(
             credential,
             scopes,
             kwargs,
@@ -225,7 +227,7 @@ class AsyncBackgroundRefreshTokenPolicy(
     _AZURE_CORE_POLICY = AsyncBearerTokenCredentialPolicy
 
     def _new_runtime(self) -> None:
-        self._runners = self._shared.runners
+        super()._new_runtime()
         self._lock_instance = None  # azure-core's; our _lock is per loop instead
 
     def _send_on(
@@ -274,27 +276,17 @@ class AsyncBackgroundRefreshTokenPolicy(
             answer: PipelineResponse[HTTPRequestType, AsyncHTTPResponseType] = stop.value
             return answer
 
-    def _fetcher(self, scopes: tuple[str, ...], kwargs: dict[str, Any], watched: Watched) -> Fetch:
-        method = self._credential_method()
+    def _caller(self) -> Callable[..., Awaitable[Any]]:
         # A _get_token of a subclass, or patched onto this instance, is called as azure-core calls it.
         own = "_get_token" not in self.__dict__ and type(self)._get_token is AsyncBearerTokenCredentialPolicy._get_token
-        get_token = self._ask_credential if own else self._get_token
-
-        async def fetch() -> Any:
-            if watched is not None:
-                watched[0].call_started(watched[1])
-            # A copy: _get_token pops options out of the dict it is given.
-            return checked_token(await get_token(*scopes, **dict(kwargs)), method)
-
-        return fetch
+        return self._ask_credential if own else self._get_token
 
     async def _ask_credential(self, *scopes: str, **kwargs: Any) -> Any:
         """azure-core's ``_get_token`` (the same in 1.32.0 to 1.41.0), telling of a sync credential.
 
         As azure-core does, what the credential returns is awaited only if it is awaitable, so a
-        sync credential works, blocking the event loop for each of its calls. Only its result
-        shows it (a plain function returning a coroutine is a valid async credential): the first
-        one is logged at WARNING, once per policy.
+        sync credential works, blocking the event loop for each of its calls (see
+        :meth:`~bgrefresh_policy._face_async.LoopFace._ask`).
 
         :param str scopes: the scopes the token is for.
         :keyword kwargs: ``claims``, ``tenant_id``, ``enable_cae`` and the like, as azure-core's
@@ -303,27 +295,4 @@ class AsyncBackgroundRefreshTokenPolicy(
         """
         if cae_enabled(self):
             kwargs.setdefault("enable_cae", True)
-        credential: Any = self._credential
-        if hasattr(credential, "get_token_info"):
-            method = "get_token_info"
-            options = {name: kwargs.pop(name) for name in list(kwargs) if name in TokenRequestOptions.__annotations__}
-            outcome = credential.get_token_info(*scopes, options=options)
-        else:
-            method = "get_token"
-            outcome = credential.get_token(*scopes, **kwargs)
-        if isinstance(outcome, Awaitable):
-            return await outcome
-        if not self._told_sync:
-            self._told_sync = True
-            _LOGGER.warning(
-                "%s.%s returned %s, not an awaitable: a sync credential, which blocks the event loop for each of "
-                "its calls (as with azure-core's policy). Use an async credential, such as those in "
-                "azure.identity.aio, or BackgroundRefreshTokenPolicy with this one",
-                type(credential).__name__,
-                method,
-                type(outcome).__name__,
-            )
-        return outcome
-
-    # Whether the WARNING about a sync credential was logged (see _ask_credential).
-    _told_sync = False
+        return await self._ask(scopes, kwargs)

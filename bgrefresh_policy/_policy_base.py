@@ -15,6 +15,7 @@ from azure.core.pipeline import PipelineRequest
 import bgrefresh_policy
 
 from ._azure_core import cae_enabled, enforce_https
+from ._credential_face import CredentialFace
 from ._face import Face
 from ._key_state import CachedToken, TokenKey, checked_token
 from ._options import (
@@ -102,27 +103,41 @@ class PolicyBase(Face):
         on_refresh: Callable[[bgrefresh_policy.RefreshEvent], object] | None = None,
         refresh_when_idle: bool = False,
         scopes_required: bool = True,
-    ) -> None:
+    ) -> Any:
+        """Check the options and join the engine; the credential azure-core's ``__init__`` is to hold.
+
+        That is the credential given, or for a ``BackgroundRefreshCredential`` the one it wraps,
+        with the wrapper's options (see ``CredentialFace._lend``).
+        """
         check_credential(credential, asynchronous=self._ASYNCHRONOUS)
         if scopes_required:
             check_scopes(scopes)
         check_no_misspelt_option(kwargs)
         check_flags(enable_cae=enable_cae, share_tokens=share_tokens, refresh_when_idle=refresh_when_idle)
         check_callback("on_refresh", on_refresh)
+        options = refresh_options(min_validity=min_validity, retry_delay=retry_delay, refresh_timeout=refresh_timeout)
+        if self._WAIT_LIMIT is not None:
+            check_wait_limit("refresh_timeout", options.refresh_timeout, self._WAIT_LIMIT)
+        if isinstance(credential, CredentialFace):
+            credential, options, on_refresh, refresh_when_idle = credential._lend(
+                asynchronous=self._ASYNCHRONOUS,
+                options=options,
+                on_refresh=on_refresh,
+                refresh_when_idle=refresh_when_idle,
+            )
+        else:
+            warn_if_inline_only(options.min_validity)  # a wrapper's were judged when it was made
         if on_refresh is not None:
             self._observers = Observers(on_refresh)
         if refresh_when_idle:
             self._refresh_when_idle = True
-        options = refresh_options(min_validity=min_validity, retry_delay=retry_delay, refresh_timeout=refresh_timeout)
-        if self._WAIT_LIMIT is not None:
-            check_wait_limit("refresh_timeout", options.refresh_timeout, self._WAIT_LIMIT)
-        warn_if_inline_only(options.min_validity)
         if not share_tokens:
             self._share_tokens = False
         if enable_cae:
             self._cae = True
         self._share(credential, options, self._key(scopes))
         self._initialising = True  # until _configured()
+        return credential
 
     def _configured(self, *, idle: bool = True) -> None:
         """Called once azure-core's ``__init__`` has run.
@@ -156,9 +171,14 @@ class PolicyBase(Face):
         stand_in = cls.__new__(cls)
         stand_in.__dict__.update(policy.__dict__)
         scopes, cae = tuple(policy._scopes), cae_enabled(policy)
-        stand_in._configure(policy._credential, scopes, {}, enable_cae=cae, scopes_required=False, **options)
+        credential = stand_in._configure(
+            policy._credential, scopes, {}, enable_cae=cae, scopes_required=False, **options
+        )
         stand_in._configured(idle=False)
-        return {name: value for name, value in stand_in.__dict__.items() if name not in policy.__dict__}
+        state = {name: value for name, value in stand_in.__dict__.items() if name not in policy.__dict__}
+        if credential is not policy._credential:  # a BackgroundRefreshCredential's: the one it wraps
+            state["_credential"] = credential
+        return state
 
     def _adopted(self) -> None:
         """Once the class has changed: the token azure-core's attributes held moves into the store.
@@ -203,9 +223,6 @@ class PolicyBase(Face):
         # on_request (the policy's scopes), _request_token() or authorize_request().
         self._token_key = self._default_key
         self._new_runtime()
-
-    def _new_runtime(self) -> None:
-        """Set the attributes named in ``_RUNTIME``, from ``_shared``."""
 
     # --- azure-core's _token, as a view of the key last used ------------------------------
 
@@ -318,9 +335,6 @@ class PolicyBase(Face):
         carried = request.http_request.headers.get("Authorization")
         if carried is not None:
             self._store.invalidate_carrying(carried)
-
-    def _credential_method(self) -> str:
-        return "get_token_info" if hasattr(self._credential, "get_token_info") else "get_token"
 
     # --- pickling: runtime objects and cached tokens stay behind -------------------------
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -17,10 +16,7 @@ from azure.core.pipeline.policies import BearerTokenCredentialPolicy
 import bgrefresh_policy
 
 from ._azure_core import HTTPRequestType, HTTPResponseType, challenge_flow, enforce_https
-from ._face import Watched
 from ._face_sync import ThreadFace
-from ._key_state import checked_token
-from ._outcome import SyncFetch
 from ._policy_base import PolicyBase
 
 __all__ = ["BackgroundRefreshTokenPolicy"]
@@ -85,7 +81,7 @@ class BackgroundRefreshTokenPolicy(
         refresh_when_idle: bool = False,
         **kwargs: Any,
     ) -> None:
-        self._configure(
+        credential = self._configure(
             credential,
             scopes,
             kwargs,
@@ -225,9 +221,6 @@ class BackgroundRefreshTokenPolicy(
     _RUNTIME = ("_runner",)
     _AZURE_CORE_POLICY = BearerTokenCredentialPolicy
 
-    def _new_runtime(self) -> None:
-        self._runner = self._shared.thread_runner
-
     def _send_on(
         self, request: PipelineRequest[HTTPRequestType]
     ) -> PipelineResponse[HTTPRequestType, HTTPResponseType]:
@@ -265,24 +258,6 @@ class BackgroundRefreshTokenPolicy(
             answer: PipelineResponse[HTTPRequestType, HTTPResponseType] = stop.value
             return answer
 
-    def _fetcher(self, scopes: tuple[str, ...], kwargs: dict[str, Any], watched: Watched) -> SyncFetch:
-        method = self._credential_method()
-
-        def fetch() -> Any:
-            if watched is not None:
-                watched[0].call_started(watched[1])
-            # A copy: azure-core's _get_token pops options out of the dict it is given.
-            outcome = self._get_token(*scopes, **dict(kwargs))
-            if isinstance(outcome, Awaitable):
-                # An async credential whose method is not a coroutine function (the constructor
-                # refuses those that are): a coroutine left unawaited would only warn when collected.
-                if inspect.iscoroutine(outcome):
-                    outcome.close()
-                raise TypeError(
-                    f"{type(self._credential).__name__}.{method} returned {type(outcome).__name__}, an awaitable: "
-                    "it is an async credential, and the sync policy needs a sync one, such as those in "
-                    "azure.identity (or use AsyncBackgroundRefreshTokenPolicy for an async credential)"
-                )
-            return checked_token(outcome, method)
-
-        return fetch
+    def _call_credential(self, scopes: tuple[str, ...], kwargs: dict[str, Any]) -> Any:
+        # azure-core's _get_token (or a subclass's), as azure-core's policy calls the credential.
+        return self._get_token(*scopes, **kwargs)

@@ -1,0 +1,180 @@
+"""The async BackgroundRefreshCredential: any async credential, its tokens refreshed in the background."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any
+
+from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
+from azure.core.credentials_async import AsyncTokenProvider
+
+# The event types by their public names, which load them when first resolved (see _events).
+import bgrefresh_policy
+
+from ._credential_face import CredentialFace, as_access_token, as_token_info
+from ._face_async import LoopFace
+from ._key_state import CachedToken
+
+__all__ = ["BackgroundRefreshCredential"]
+
+
+class BackgroundRefreshCredential(CredentialFace, LoopFace):
+    """An async credential that hands out its cached tokens at once and refreshes them in the background.
+
+    Published as ``bgrefresh_policy.aio.BackgroundRefreshCredential``, for asyncio and trio: the
+    async counterpart of :class:`bgrefresh_policy.BackgroundRefreshCredential`, with the same
+    options and rules. Wrap an async credential once and give the wrapper to everything that takes
+    one: ``azure.*.aio`` clients (``credential=``), Service Bus and Event Hubs, kiota (msgraph).
+    Per key (scopes, tenant, CAE), a token with more than ``min_validity`` seconds left is returned
+    at once, a due one too while one background task asks the wrapped credential for the next. A
+    call waits only when no usable token exists; tasks waiting together share one call of the
+    wrapped credential, and each raises the same exception object if it fails. A call with
+    ``claims`` always reaches the wrapped credential.
+
+    :param credential: any async credential (``get_token_info`` or ``get_token``), such as
+        ``azure.identity.aio.DefaultAzureCredential()``; never modified.
+    :type credential: ~azure.core.credentials_async.AsyncTokenProvider
+    :keyword float min_validity: seconds; a call finding a due token with less than this left
+        waits for a new one. Defaults to 60.
+    :keyword float retry_delay: seconds; least time between background attempts for one token
+        after a failed attempt or one that gave no newer token. Defaults to 30.
+    :keyword float refresh_timeout: seconds; a background refresh running longer is cancelled
+        and counts as failed. Defaults to 30.
+    :keyword on_refresh: called with a :class:`~bgrefresh_policy.RefreshEvent` after every call of
+        the wrapped credential (never with the token); one that raises is logged once.
+    :keyword bool refresh_when_idle: refresh each key's token when it falls due even while no call
+        comes, so that the first call after a quiet period does not wait. Defaults to False.
+    :ivar bool closed: True once :meth:`close` has run.
+    :raises TypeError: a credential with neither ``get_token_info`` nor ``get_token``, one of
+        azure-identity's sync credentials (use ``bgrefresh_policy.BackgroundRefreshCredential``), a
+        ``BackgroundRefreshCredential``, a class instead of an instance, or an option of the wrong type.
+    :raises ValueError: a negative or non-finite option.
+    """
+
+    _ASYNCHRONOUS = True
+    _SYNC_KIND = "bgrefresh_policy.BackgroundRefreshCredential"
+
+    def __init__(
+        self,
+        credential: AsyncTokenProvider,
+        *,
+        min_validity: float = 60.0,
+        retry_delay: float = 30.0,
+        refresh_timeout: float = 30.0,
+        on_refresh: Callable[[bgrefresh_policy.RefreshEvent], object] | None = None,
+        refresh_when_idle: bool = False,
+    ) -> None:
+        super().__init__(
+            credential,
+            min_validity=min_validity,
+            retry_delay=retry_delay,
+            refresh_timeout=refresh_timeout,
+            on_refresh=on_refresh,
+            refresh_when_idle=refresh_when_idle,
+        )
+
+    async def get_token(
+        self,
+        *scopes: str,
+        claims: str | None = None,
+        tenant_id: str | None = None,
+        enable_cae: bool = False,
+        **kwargs: Any,
+    ) -> AccessToken:
+        """A token for ``scopes``, as ``AsyncTokenCredential.get_token`` returns it.
+
+        :param str scopes: the scopes, e.g. ``"https://vault.azure.net/.default"``.
+        :keyword str claims: claims from a challenge; the call then reaches the wrapped credential.
+        :keyword str tenant_id: the tenant; each tenant has its own token.
+        :keyword bool enable_cae: a CAE token; CAE and plain tokens are kept apart.
+        :return: an ``AccessToken`` instance.
+        :rtype: ~azure.core.credentials.AccessToken
+        :raises ValueError: no scope.
+        :raises ~azure.core.exceptions.ClientAuthenticationError: or whatever else the wrapped
+            credential raises, when no valid token is left to fall back on.
+        """
+        options = {"claims": claims, "tenant_id": tenant_id, "enable_cae": enable_cae, **kwargs}
+        return as_access_token(await self._get(scopes, options))
+
+    async def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
+        """A token for ``scopes``, as ``AsyncSupportsTokenInfo.get_token_info`` returns it.
+
+        :param str scopes: the scopes, e.g. ``"https://vault.azure.net/.default"``.
+        :keyword options: ``claims``, ``tenant_id``, ``enable_cae``, as for :meth:`get_token`.
+        :paramtype options: ~azure.core.credentials.TokenRequestOptions
+        :return: the token, with the wrapped credential's ``expires_on`` and ``refresh_on``.
+        :rtype: ~azure.core.credentials.AccessTokenInfo
+        :raises ValueError: no scope.
+        :raises ~azure.core.exceptions.ClientAuthenticationError: or whatever else the wrapped
+            credential raises, when no valid token is left to fall back on.
+        """
+        return as_token_info(await self._get(scopes, options or {}))
+
+    async def prefetch(self, *scopes: str, tenant_id: str | None = None, enable_cae: bool = False) -> None:
+        """Return once the key of ``scopes``, ``tenant_id`` and ``enable_cae`` holds a usable token.
+
+        For start-up (a lifespan handler): a service that prefetches what its clients need is ready
+        before its first request, and a readiness probe reading :meth:`token_status` sees every key.
+
+        :param str scopes: the scopes.
+        :keyword str tenant_id: the tenant, or None.
+        :keyword bool enable_cae: a CAE token.
+        :raises ~azure.core.exceptions.ClientAuthenticationError: or whatever else the wrapped credential raised.
+        """
+        await self._get(scopes, {"tenant_id": tenant_id, "enable_cae": enable_cae})
+
+    async def wait_for_refreshes(self) -> None:
+        """Wait until no refresh on the running event loop is in flight, for this engine."""
+        await self._drain()
+
+    async def close(self) -> None:
+        """Start no background refresh or idle timer from now on, cancel and await the refreshes this
+        wrapper started, then close the wrapped credential, as azure-identity's wrapping credentials
+        (``ChainedTokenCredential``, ``DefaultAzureCredential``) close the ones they hold.
+
+        Policies built on the wrapper close with their clients. Calls after this wait for a token
+        inline. Sets ``closed``. Safe to call more than once.
+        """
+        await self._aclose_refreshes()
+        close = getattr(self._credential, "close", None)
+        if callable(close):
+            outcome = close()
+            if inspect.isawaitable(outcome):
+                await outcome
+
+    async def __aenter__(self) -> BackgroundRefreshCredential:
+        """Enter the wrapped credential too, if it is an async context manager.
+
+        :return: the wrapper.
+        """
+        enter = getattr(self._credential, "__aenter__", None)
+        if callable(enter):
+            await enter()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Close the wrapper and the wrapped credential (see :meth:`close`)."""
+        await self.close()
+
+    # --- machinery ---------------------------------------------------------------------
+
+    async def _get(self, scopes: tuple[str, ...], options: TokenRequestOptions | dict[str, Any]) -> CachedToken:
+        key, explicit = self._request(scopes, options)
+        if explicit is not None:
+            return await self._refresh_explicit(key, scopes, explicit)
+        cached = self._ready(key) or await self._token_for(key, scopes)
+        self._served_key(key)
+        return cached
+
+    def _caller(self) -> Callable[..., Awaitable[Any]]:
+        return self._call
+
+    async def _call(self, *scopes: str, **kwargs: Any) -> Any:
+        return await self._ask(scopes, kwargs)
