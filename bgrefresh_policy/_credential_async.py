@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from types import TracebackType
 from typing import Any
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 from azure.core.credentials_async import AsyncTokenProvider
 
 # The event types by their public names, which load them when first resolved (see _events).
-import bgrefresh_policy
-
 from ._credential_face import CredentialFace, as_access_token, as_token_info
 from ._face_async import LoopFace
 from ._key_state import CachedToken
@@ -20,7 +17,7 @@ from ._key_state import CachedToken
 __all__ = ["BackgroundRefreshCredential"]
 
 
-class BackgroundRefreshCredential(CredentialFace, LoopFace):
+class BackgroundRefreshCredential(CredentialFace[AsyncTokenProvider], LoopFace):
     """An async credential that hands out its cached tokens at once and refreshes them in the background.
 
     Published as ``bgrefresh_policy.aio.BackgroundRefreshCredential``, for asyncio and trio: the
@@ -56,25 +53,6 @@ class BackgroundRefreshCredential(CredentialFace, LoopFace):
     _ASYNCHRONOUS = True
     _SYNC_KIND = "bgrefresh_policy.BackgroundRefreshCredential"
 
-    def __init__(
-        self,
-        credential: AsyncTokenProvider,
-        *,
-        min_validity: float = 60.0,
-        retry_delay: float = 30.0,
-        refresh_timeout: float = 30.0,
-        on_refresh: Callable[[bgrefresh_policy.RefreshEvent], object] | None = None,
-        refresh_when_idle: bool = False,
-    ) -> None:
-        super().__init__(
-            credential,
-            min_validity=min_validity,
-            retry_delay=retry_delay,
-            refresh_timeout=refresh_timeout,
-            on_refresh=on_refresh,
-            refresh_when_idle=refresh_when_idle,
-        )
-
     async def get_token(
         self,
         *scopes: str,
@@ -83,46 +61,24 @@ class BackgroundRefreshCredential(CredentialFace, LoopFace):
         enable_cae: bool = False,
         **kwargs: Any,
     ) -> AccessToken:
-        """A token for ``scopes``, as ``AsyncTokenCredential.get_token`` returns it.
+        """As :meth:`bgrefresh_policy.BackgroundRefreshCredential.get_token`, awaited.
 
-        :param str scopes: the scopes, e.g. ``"https://vault.azure.net/.default"``.
-        :keyword str claims: claims from a challenge; the call then reaches the wrapped credential.
-        :keyword str tenant_id: the tenant; each tenant has its own token.
-        :keyword bool enable_cae: a CAE token; CAE and plain tokens are kept apart.
         :return: an ``AccessToken`` instance.
         :rtype: ~azure.core.credentials.AccessToken
-        :raises ValueError: no scope.
-        :raises ~azure.core.exceptions.ClientAuthenticationError: or whatever else the wrapped
-            credential raises, when no valid token is left to fall back on.
         """
         options = {"claims": claims, "tenant_id": tenant_id, "enable_cae": enable_cae, **kwargs}
         return as_access_token(await self._get(scopes, options))
 
     async def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
-        """A token for ``scopes``, as ``AsyncSupportsTokenInfo.get_token_info`` returns it.
+        """As :meth:`bgrefresh_policy.BackgroundRefreshCredential.get_token_info`, awaited.
 
-        :param str scopes: the scopes, e.g. ``"https://vault.azure.net/.default"``.
-        :keyword options: ``claims``, ``tenant_id``, ``enable_cae``, as for :meth:`get_token`.
-        :paramtype options: ~azure.core.credentials.TokenRequestOptions
         :return: the token, with the wrapped credential's ``expires_on`` and ``refresh_on``.
         :rtype: ~azure.core.credentials.AccessTokenInfo
-        :raises ValueError: no scope.
-        :raises ~azure.core.exceptions.ClientAuthenticationError: or whatever else the wrapped
-            credential raises, when no valid token is left to fall back on.
         """
         return as_token_info(await self._get(scopes, options or {}))
 
     async def prefetch(self, *scopes: str, tenant_id: str | None = None, enable_cae: bool = False) -> None:
-        """Return once the key of ``scopes``, ``tenant_id`` and ``enable_cae`` holds a usable token.
-
-        For start-up (a lifespan handler): a service that prefetches what its clients need is ready
-        before its first request, and a readiness probe reading :meth:`token_status` sees every key.
-
-        :param str scopes: the scopes.
-        :keyword str tenant_id: the tenant, or None.
-        :keyword bool enable_cae: a CAE token.
-        :raises ~azure.core.exceptions.ClientAuthenticationError: or whatever else the wrapped credential raised.
-        """
+        """As :meth:`bgrefresh_policy.BackgroundRefreshCredential.prefetch`, awaited: for a lifespan handler."""
         await self._get(scopes, {"tenant_id": tenant_id, "enable_cae": enable_cae})
 
     async def wait_for_refreshes(self) -> None:
@@ -153,15 +109,6 @@ class BackgroundRefreshCredential(CredentialFace, LoopFace):
         if callable(enter):
             await enter()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Close the wrapper and the wrapped credential (see :meth:`close`)."""
-        await self.close()
 
     # --- machinery ---------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ themselves, on the same engine, so that no refresh ever waits on a refresh of it
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 
@@ -20,13 +20,13 @@ import bgrefresh_policy
 from ._face import Face
 from ._key_state import CachedToken, TokenKey
 from ._options import (
+    FaceOptions,
     RefreshOptions,
-    check_callback,
+    Unpack,
     check_credential,
-    check_flags,
     check_options_of_wrapper,
-    check_wait_limit,
-    refresh_options,
+    checked_refresh_options,
+    take_options,
     warn_if_inline_only,
 )
 from ._sharing import shared_for
@@ -36,6 +36,8 @@ __all__ = ["CredentialFace", "as_access_token", "as_token_info"]
 
 # Seen from warn_if_inline_only: CredentialFace.__init__, then the user's call.
 _CALLER = 3
+# The credential a public class wraps: azure-core's sync or async token provider protocols.
+CredentialT = TypeVar("CredentialT")
 
 
 def as_token_info(cached: CachedToken) -> AccessTokenInfo:
@@ -57,45 +59,29 @@ def as_access_token(cached: CachedToken) -> AccessToken:
     return AccessToken(cached.value, int(cached.expires_on))
 
 
-class CredentialFace(Face):
-    """The options, keys and idle timers of a ``BackgroundRefreshCredential``, sync or async.
+class CredentialFace(Face, Generic[CredentialT]):
+    """The constructor, options, keys and idle timers of a ``BackgroundRefreshCredential``, sync or async.
 
-    :param credential: the credential to wrap; never modified.
-    :keyword float min_validity: see the public classes.
-    :keyword float retry_delay: see the public classes.
-    :keyword float refresh_timeout: see the public classes.
-    :keyword on_refresh: see the public classes.
-    :keyword bool refresh_when_idle: see the public classes.
+    The public classes document the arguments; the constructor is written once, here.
     """
 
     # Set by each public class: whether the wrapped credential is async, and the longest wait.
     _ASYNCHRONOUS: ClassVar[bool]
     _WAIT_LIMIT: ClassVar[float | None] = None
 
-    def __init__(
-        self,
-        credential: Any,
-        *,
-        min_validity: float = 60.0,
-        retry_delay: float = 30.0,
-        refresh_timeout: float = 30.0,
-        on_refresh: Callable[[bgrefresh_policy.RefreshEvent], object] | None = None,
-        refresh_when_idle: bool = False,
-    ) -> None:
+    def __init__(self, credential: CredentialT, **options: Unpack[FaceOptions]) -> None:
         if isinstance(credential, CredentialFace):
             raise TypeError("credential is a BackgroundRefreshCredential already: use it as it is")
         check_credential(credential, asynchronous=self._ASYNCHRONOUS, face="credential")
-        check_flags(refresh_when_idle=refresh_when_idle)
-        check_callback("on_refresh", on_refresh)
-        options = refresh_options(min_validity=min_validity, retry_delay=retry_delay, refresh_timeout=refresh_timeout)
-        if self._WAIT_LIMIT is not None:
-            check_wait_limit("refresh_timeout", options.refresh_timeout, self._WAIT_LIMIT)
-        warn_if_inline_only(options.min_validity, stacklevel=_CALLER)
-        self._credential = credential
+        taken = take_options(dict(options), FaceOptions, caller=type(self).__name__)
+        refresh = checked_refresh_options(taken, wait_limit=self._WAIT_LIMIT)
+        warn_if_inline_only(refresh.min_validity, stacklevel=_CALLER)
+        on_refresh, refresh_when_idle = taken["on_refresh"], taken["refresh_when_idle"]
+        self._credential: Any = credential
         self._on_refresh = on_refresh
         if on_refresh is not None:
             self._observers = Observers(on_refresh)
-        self._shared = shared_for(credential, options=options)
+        self._shared = shared_for(credential, options=refresh)
         self._store = self._shared.store
         # The keys plain calls were served for: what refresh_when_idle keeps fresh. Added to under
         # the GIL (a set's add is atomic); read as a snapshot.

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenProvider, TokenRequestOptions
 
 # The event types by their public names, which load them when first resolved (see _events).
-import bgrefresh_policy
-
 from ._azure_core import ask_credential
 from ._credential_face import CredentialFace, as_access_token, as_token_info
 from ._face_sync import ThreadFace
@@ -20,7 +16,7 @@ from ._key_state import CachedToken
 __all__ = ["BackgroundRefreshCredential"]
 
 
-class BackgroundRefreshCredential(CredentialFace, ThreadFace):
+class BackgroundRefreshCredential(CredentialFace[TokenProvider], ThreadFace):
     """A credential that hands out its cached tokens at once and refreshes them on a background thread.
 
     Wrap a credential once and give the wrapper to everything that takes a credential: Azure SDK
@@ -63,25 +59,6 @@ class BackgroundRefreshCredential(CredentialFace, ThreadFace):
     _WAIT_LIMIT = threading.TIMEOUT_MAX
     _KIND = "BackgroundRefreshCredential"
     _ASYNC_KIND = "bgrefresh_policy.aio.BackgroundRefreshCredential"
-
-    def __init__(
-        self,
-        credential: TokenProvider,
-        *,
-        min_validity: float = 60.0,
-        retry_delay: float = 30.0,
-        refresh_timeout: float = 30.0,
-        on_refresh: Callable[[bgrefresh_policy.RefreshEvent], object] | None = None,
-        refresh_when_idle: bool = False,
-    ) -> None:
-        super().__init__(
-            credential,
-            min_validity=min_validity,
-            retry_delay=retry_delay,
-            refresh_timeout=refresh_timeout,
-            on_refresh=on_refresh,
-            refresh_when_idle=refresh_when_idle,
-        )
 
     def get_token(
         self,
@@ -167,15 +144,6 @@ class BackgroundRefreshCredential(CredentialFace, ThreadFace):
         if callable(enter):
             enter()
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Close the wrapper and the wrapped credential (see :meth:`close`)."""
-        self.close()
 
     # --- machinery ---------------------------------------------------------------------
 

@@ -14,10 +14,9 @@ from azure.core.pipeline.policies import AsyncHTTPPolicy, HTTPPolicy, SansIOHTTP
 from azure.core.pipeline.transport import AsyncHttpTransport, HttpTransport
 
 # The event types by their public names, which load them when first resolved (see _events).
-import bgrefresh_policy
-
 from ._azure_core import pipeline_policies, policy_credential
 from ._families import background_class, is_bearer_policy
+from ._options import ClientOptions, Unpack, take_options
 
 __all__ = ["enable_background_refresh"]
 
@@ -190,16 +189,7 @@ def _enable(client: Any, options: dict[str, Any], *, required: bool) -> None:
     _wrap_child_factories(client, options)
 
 
-def enable_background_refresh(
-    client: ClientT,
-    *,
-    min_validity: float = 60.0,
-    retry_delay: float = 30.0,
-    refresh_timeout: float = 30.0,
-    share_tokens: bool = True,
-    on_refresh: Callable[[bgrefresh_policy.RefreshEvent], object] | None = None,
-    refresh_when_idle: bool = False,
-) -> ClientT:
+def enable_background_refresh(client: ClientT, **options: Unpack[ClientOptions]) -> ClientT:
     """Give every bearer token policy of an Azure SDK client background refresh, keeping what the family adds.
 
     Finds azure-core's bearer policies in the client's pipelines, the families' own included
@@ -232,13 +222,6 @@ def enable_background_refresh(
     Enabled clients cannot be pickled (azure-core's can be): the classes their policies become
     are made at run time. Azure SDK clients are seldom pickled; build a new one instead.
     """
-    options = {
-        "min_validity": min_validity,
-        "retry_delay": retry_delay,
-        "refresh_timeout": refresh_timeout,
-        "share_tokens": share_tokens,
-        "on_refresh": on_refresh,
-        "refresh_when_idle": refresh_when_idle,
-    }
-    _enable(client, options, required=True)
+    taken = take_options(dict(options), ClientOptions, caller="enable_background_refresh")
+    _enable(client, taken, required=True)
     return client

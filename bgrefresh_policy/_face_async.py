@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._azure_core import ask_credential
 from ._face import Face, Watched, refresh_name
@@ -20,6 +21,8 @@ __all__ = ["LoopFace"]
 
 _LOGGER = logging.getLogger(__name__)
 
+_FaceT = TypeVar("_FaceT", bound="LoopFace")
+
 
 class LoopFace(Face):
     """A face for async credentials: the async policy, the async provider and the async credential wrapper.
@@ -28,6 +31,27 @@ class LoopFace(Face):
     """
 
     _runners: RunnerRegistry
+
+    async def close(self) -> None:
+        """End this face's refreshes and timers (each public class says what else)."""
+        raise NotImplementedError
+
+    async def __aenter__(self: _FaceT) -> _FaceT:
+        """Enter: the object, ready; it closes on exit.
+
+        :return: the object.
+        """
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Close (see ``close()``)."""
+        await self.close()
+
     # Whether the WARNING about a sync credential was logged (see _ask).
     _told_sync = False
     # What the WARNING about a sync credential suggests instead.

@@ -6,7 +6,8 @@ import inspect
 import logging
 import threading
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._face import Face, Watched
 from ._flow import Flow, Refresh, explicit_flow, token_flow
@@ -21,6 +22,8 @@ __all__ = ["ThreadFace"]
 
 _LOGGER = logging.getLogger(__name__)
 
+_FaceT = TypeVar("_FaceT", bound="ThreadFace")
+
 
 class ThreadFace(Face):
     """A face for sync credentials: the sync policy, the sync provider and the sync credential wrapper.
@@ -29,6 +32,26 @@ class ThreadFace(Face):
     """
 
     _runner: ThreadRunner
+
+    def close(self) -> None:
+        """End this face's refreshes and timers (each public class says what else)."""
+        raise NotImplementedError
+
+    def __enter__(self: _FaceT) -> _FaceT:
+        """Enter: the object, ready; it closes on exit.
+
+        :return: the object.
+        """
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Close (see ``close()``)."""
+        self.close()
 
     # What the messages about the wrong kind of credential call this face and suggest instead.
     _KIND = "the sync policy"

@@ -4,13 +4,27 @@ from __future__ import annotations
 
 import inspect
 import math
+import sys
 import warnings
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypedDict
+
+# The event type by its public name, which loads it when first resolved (see _events).
+import bgrefresh_policy
 
 from ._azure_core import DEFAULT_REFRESH_WINDOW, MAX_REFRESH_JITTER
 
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+else:  # pragma: no cover - Python 3.10
+    from typing_extensions import Unpack
+
 __all__ = [
+    "ClientOptions",
+    "FaceOptions",
+    "PolicyOptions",
     "RefreshOptions",
+    "Unpack",
     "check_callback",
     "check_credential",
     "check_flags",
@@ -18,22 +32,73 @@ __all__ = [
     "check_options_of_wrapper",
     "check_scopes",
     "check_wait_limit",
+    "checked_refresh_options",
     "refresh_options",
+    "take_options",
     "warn_if_inline_only",
 ]
 
 # The user's call, seen from warn_if_inline_only: the policy's _configure, then its __init__.
 _CALLER = 4
 
-_OPTION_NAMES = (
-    "enable_cae",
-    "min_validity",
-    "retry_delay",
-    "refresh_timeout",
-    "share_tokens",
-    "on_refresh",
-    "refresh_when_idle",
-)
+
+class FaceOptions(TypedDict, total=False):
+    """The options of every face: the policies, providers, enabled clients and credential wrappers.
+
+    The public classes and functions document them; keyword-only and typed (``**options:
+    Unpack[...]``), so that a type checker catches a misspelt one, and written here once.
+    """
+
+    min_validity: float
+    retry_delay: float
+    refresh_timeout: float
+    on_refresh: Callable[[bgrefresh_policy.RefreshEvent], object] | None
+    refresh_when_idle: bool
+
+
+class ClientOptions(FaceOptions, total=False):
+    """What ``enable_background_refresh`` takes: a face's options, and whether to share tokens."""
+
+    share_tokens: bool
+
+
+class PolicyOptions(ClientOptions, total=False):
+    """What the policies and providers take: a client's options, and azure-core's ``enable_cae``."""
+
+    enable_cae: bool
+
+
+# Every option's default, and so every option's name.
+_DEFAULTS: dict[str, Any] = {
+    "enable_cae": False,
+    "min_validity": 60.0,
+    "retry_delay": 30.0,
+    "refresh_timeout": 30.0,
+    "share_tokens": True,
+    "on_refresh": None,
+    "refresh_when_idle": False,
+}
+_OPTION_NAMES = tuple(_DEFAULTS)
+
+
+def take_options(kwargs: dict[str, Any], allowed: Any, *, caller: str, others_allowed: bool = False) -> dict[str, Any]:
+    """Pop the options ``allowed`` names out of ``kwargs``; each one not given has its default.
+
+    :param dict kwargs: the keyword arguments; what is left in it is not an option.
+    :param allowed: the ``TypedDict`` of the options the caller takes.
+    :keyword str caller: the function or class, for messages.
+    :keyword bool others_allowed: keywords that are no option pass through (the policies give them
+        to azure-core's), unless they look like a misspelt option.
+    :return: every option ``allowed`` names, with its value.
+    :raises TypeError: a keyword that looks like a misspelt option; any other keyword, unless
+        ``others_allowed``.
+    """
+    names = allowed.__optional_keys__
+    taken = {name: kwargs.pop(name, _DEFAULTS[name]) for name in _OPTION_NAMES if name in names}
+    check_no_misspelt_option(kwargs, tuple(taken))
+    if kwargs and not others_allowed:
+        raise TypeError(f"{caller}() got an unexpected keyword argument {next(iter(kwargs))!r}")
+    return taken
 
 
 def _seconds(name: str, value: Any, *, allow_zero: bool) -> float:
@@ -120,6 +185,26 @@ def check_options_of_wrapper(given: RefreshOptions, held: RefreshOptions) -> Non
                 f"{name}={value:g} differs from the BackgroundRefreshCredential's {getattr(held, name):g}: every "
                 f"policy and provider on it shares its engine and its options; give {name} to the credential"
             )
+
+
+def checked_refresh_options(taken: dict[str, Any], *, wait_limit: float | None) -> RefreshOptions:
+    """Check the flags and the callback among options ``take_options`` took; the refresh options.
+
+    :param dict taken: the options.
+    :keyword wait_limit: the longest wait the face's runtime can do, or None.
+    :return: the validated refresh options.
+    :raises TypeError: a flag that is not a bool, a callback that is not callable, or a number
+        of seconds that is not a number.
+    :raises ValueError: a number of seconds out of range.
+    """
+    check_flags(**{name: taken[name] for name in ("enable_cae", "share_tokens", "refresh_when_idle") if name in taken})
+    check_callback("on_refresh", taken["on_refresh"])
+    options = refresh_options(
+        min_validity=taken["min_validity"], retry_delay=taken["retry_delay"], refresh_timeout=taken["refresh_timeout"]
+    )
+    if wait_limit is not None:
+        check_wait_limit("refresh_timeout", options.refresh_timeout, wait_limit)
+    return options
 
 
 def warn_if_inline_only(min_validity: float, *, stacklevel: int = _CALLER) -> None:
@@ -256,13 +341,14 @@ _FACES = {
 }
 
 
-def check_no_misspelt_option(kwargs: dict[str, Any]) -> None:
+def check_no_misspelt_option(kwargs: dict[str, Any], names: tuple[str, ...] = _OPTION_NAMES) -> None:
     """Refuse a keyword that looks like a misspelt option.
 
     Other keywords pass through to azure-core's policy, which accepts and ignores them (SDK
     code and subclasses pass their own), so a typo would otherwise be silently dropped.
 
     :param dict kwargs: the keyword arguments the policy did not recognise.
+    :param tuple names: the options' names.
     :raises TypeError: one of them is close to an option's name.
     """
     if not kwargs:
@@ -270,7 +356,7 @@ def check_no_misspelt_option(kwargs: dict[str, Any]) -> None:
     import difflib  # only when there is something to compare: it is slow to import
 
     for name in kwargs:
-        close = difflib.get_close_matches(name, _OPTION_NAMES, n=1, cutoff=0.8)
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.8)
         if close:
             raise TypeError(f"unexpected keyword argument {name!r}; did you mean {close[0]!r}?")
 

@@ -5,27 +5,23 @@ Refreshes, health and idle timers are every face's (:mod:`._face`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 from azure.core.credentials import AccessToken, AccessTokenInfo
 from azure.core.pipeline import PipelineRequest
 
 # The event types by their public names, which load them when first resolved (see _events).
-import bgrefresh_policy
-
 from ._azure_core import cae_enabled, enforce_https
 from ._credential_face import CredentialFace
 from ._face import Face
 from ._key_state import CachedToken, TokenKey, checked_token
 from ._options import (
-    check_callback,
+    PolicyOptions,
+    Unpack,
     check_credential,
-    check_flags,
-    check_no_misspelt_option,
     check_scopes,
-    check_wait_limit,
-    refresh_options,
+    checked_refresh_options,
+    take_options,
     warn_if_inline_only,
 )
 from ._sharing import Shared, shared_for
@@ -89,35 +85,34 @@ class PolicyBase(Face):
             or cls.on_exception is not core.on_exception  # type: ignore[attr-defined]
         )
 
+    def _init_policy(self, credential: Any, *scopes: str, **kwargs: Unpack[PolicyOptions]) -> None:
+        """Both policies' ``__init__``, which each class documents.
+
+        Written once here and assigned in each class: azure-core's class comes first in their
+        bases, so an ``__init__`` inherited from this mixin would never be found.
+        """
+        rest: dict[str, Any] = dict(kwargs)
+        credential = self._configure(credential, scopes, rest)
+        # Last: azure-core's __init__ assigns self._token, which our setter handles (and ignores).
+        self._AZURE_CORE_POLICY.__init__(self, credential, *scopes, enable_cae=self._cae, **rest)
+        self._configured()
+
     def _configure(
-        self,
-        credential: Any,
-        scopes: tuple[str, ...],
-        kwargs: dict[str, Any],
-        *,
-        enable_cae: bool,
-        min_validity: float,
-        retry_delay: float,
-        refresh_timeout: float,
-        share_tokens: bool,
-        on_refresh: Callable[[bgrefresh_policy.RefreshEvent], object] | None = None,
-        refresh_when_idle: bool = False,
-        scopes_required: bool = True,
+        self, credential: Any, scopes: tuple[str, ...], kwargs: dict[str, Any], *, scopes_required: bool = True
     ) -> Any:
-        """Check the options and join the engine; the credential azure-core's ``__init__`` is to hold.
+        """Take the options out of ``kwargs``, check them, and join the engine; the credential
+        azure-core's ``__init__`` is to hold.
 
         That is the credential given, or for a ``BackgroundRefreshCredential`` the one it wraps,
-        with the wrapper's options (see ``CredentialFace._lend``).
+        with the wrapper's options (see ``CredentialFace._lend``). What is left in ``kwargs`` goes
+        to azure-core's ``__init__``.
         """
         check_credential(credential, asynchronous=self._ASYNCHRONOUS)
         if scopes_required:
             check_scopes(scopes)
-        check_no_misspelt_option(kwargs)
-        check_flags(enable_cae=enable_cae, share_tokens=share_tokens, refresh_when_idle=refresh_when_idle)
-        check_callback("on_refresh", on_refresh)
-        options = refresh_options(min_validity=min_validity, retry_delay=retry_delay, refresh_timeout=refresh_timeout)
-        if self._WAIT_LIMIT is not None:
-            check_wait_limit("refresh_timeout", options.refresh_timeout, self._WAIT_LIMIT)
+        taken = take_options(kwargs, PolicyOptions, caller=type(self).__name__, others_allowed=True)
+        options = checked_refresh_options(taken, wait_limit=self._WAIT_LIMIT)
+        on_refresh, refresh_when_idle = taken["on_refresh"], taken["refresh_when_idle"]
         if isinstance(credential, CredentialFace):
             credential, options, on_refresh, refresh_when_idle = credential._lend(
                 asynchronous=self._ASYNCHRONOUS,
@@ -131,9 +126,9 @@ class PolicyBase(Face):
             self._observers = Observers(on_refresh)
         if refresh_when_idle:
             self._refresh_when_idle = True
-        if not share_tokens:
+        if not taken["share_tokens"]:
             self._share_tokens = False
-        if enable_cae:
+        if taken["enable_cae"]:
             self._cae = True
         self._share(credential, options, self._key(scopes))
         self._initialising = True  # until _configured()
@@ -172,7 +167,7 @@ class PolicyBase(Face):
         stand_in.__dict__.update(policy.__dict__)
         scopes, cae = tuple(policy._scopes), cae_enabled(policy)
         credential = stand_in._configure(
-            policy._credential, scopes, {}, enable_cae=cae, scopes_required=False, **options
+            policy._credential, scopes, {**options, "enable_cae": cae}, scopes_required=False
         )
         stand_in._configured(idle=False)
         state = {name: value for name, value in stand_in.__dict__.items() if name not in policy.__dict__}

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.core.credentials import TokenProvider
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import BearerTokenCredentialPolicy
 
 # The event types by their public names, which load them when first resolved (see _events).
-import bgrefresh_policy
-
 from ._azure_core import HTTPRequestType, HTTPResponseType, challenge_flow, enforce_https
 from ._face_sync import ThreadFace
+from ._options import PolicyOptions, Unpack
 from ._policy_base import PolicyBase
 
 __all__ = ["BackgroundRefreshTokenPolicy"]
@@ -68,34 +65,12 @@ class BackgroundRefreshTokenPolicy(
     would then be refreshed only inline, with requests waiting.
     """
 
-    def __init__(
-        self,
-        credential: TokenProvider,
-        *scopes: str,
-        enable_cae: bool = False,
-        min_validity: float = 60.0,
-        retry_delay: float = 30.0,
-        refresh_timeout: float = 30.0,
-        share_tokens: bool = True,
-        on_refresh: Callable[[bgrefresh_policy.RefreshEvent], object] | None = None,
-        refresh_when_idle: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        credential = self._configure(
-            credential,
-            scopes,
-            kwargs,
-            enable_cae=enable_cae,
-            min_validity=min_validity,
-            retry_delay=retry_delay,
-            refresh_timeout=refresh_timeout,
-            share_tokens=share_tokens,
-            on_refresh=on_refresh,
-            refresh_when_idle=refresh_when_idle,
-        )
-        # Last: azure-core's __init__ assigns self._token, which our setter handles (and ignores).
-        super().__init__(credential, *scopes, enable_cae=enable_cae, **kwargs)
-        self._configured()
+    if TYPE_CHECKING:
+
+        def __init__(self, credential: TokenProvider, *scopes: str, **kwargs: Unpack[PolicyOptions]) -> None: ...
+
+    else:
+        __init__ = PolicyBase._init_policy
 
     # --- public ------------------------------------------------------------------------
 
@@ -180,22 +155,6 @@ class BackgroundRefreshTokenPolicy(
         attach the one another policy keeps fresh). Sets ``closed``. Safe to call more than once.
         """
         self._close_refreshes()
-
-    def __enter__(self) -> BackgroundRefreshTokenPolicy[HTTPRequestType, HTTPResponseType]:
-        """Enter: the policy, ready; it closes on exit.
-
-        :return: the policy.
-        """
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Close the policy (see :meth:`close`)."""
-        self.close()
 
     # --- azure-core's private surface, kept working for subclasses ----------------------
 

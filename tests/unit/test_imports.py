@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 import bgrefresh_policy
+import bgrefresh_policy.aio
+from bgrefresh_policy._options import Unpack
 
 
 def loaded_after(statement: str) -> set[str]:
@@ -70,6 +72,13 @@ def test_the_event_types_load_with_the_first_report_not_with_the_policy(policy: 
     assert "bgrefresh_policy._events" in reported
 
 
+def _resolved(public: Any) -> str:
+    """The repr of ``public``'s resolved annotations, those of the options an ``Unpack[...]`` names included."""
+    hints = typing.get_type_hints(public)
+    unpacked = [typing.get_args(hint)[0] for hint in hints.values() if typing.get_origin(hint) is Unpack]
+    return repr([hints, *(typing.get_type_hints(options) for options in unpacked)])
+
+
 @pytest.mark.parametrize(
     ("public", "named"),
     [
@@ -78,9 +87,14 @@ def test_the_event_types_load_with_the_first_report_not_with_the_policy(policy: 
         (bgrefresh_policy.AsyncBackgroundRefreshTokenPolicy.token_status, "TokenStatus"),
         (bgrefresh_policy.BackgroundRefreshTokenPolicy.token_status, "TokenStatus"),
         (bgrefresh_policy.enable_background_refresh, "RefreshEvent"),
+        (bgrefresh_policy.get_bearer_token_provider, "RefreshEvent"),
+        (bgrefresh_policy.aio.get_bearer_token_provider, "RefreshEvent"),
+        (bgrefresh_policy.BackgroundRefreshCredential.__init__, "RefreshEvent"),
+        (bgrefresh_policy.aio.BackgroundRefreshCredential.__init__, "RefreshEvent"),
+        (bgrefresh_policy.BackgroundRefreshCredential.token_status, "TokenStatus"),
     ],
 )
 def test_public_annotations_resolve_at_runtime(public: Any, named: str) -> None:
     # pydantic, typeguard and autodoc resolve them: the lazily loaded event types must resolve too.
     inspect.signature(public, eval_str=True)
-    assert f"bgrefresh_policy._events.{named}" in repr(typing.get_type_hints(public))
+    assert f"bgrefresh_policy._events.{named}" in _resolved(public)
