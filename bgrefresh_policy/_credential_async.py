@@ -81,10 +81,6 @@ class BackgroundRefreshCredential(CredentialFace[AsyncTokenProvider], LoopFace):
         """As :meth:`bgrefresh_policy.BackgroundRefreshCredential.prefetch`, awaited: for a lifespan handler."""
         await self._get(scopes, {"tenant_id": tenant_id, "enable_cae": enable_cae})
 
-    async def wait_for_refreshes(self) -> None:
-        """Wait until no refresh on the running event loop is in flight, for this engine."""
-        await self._drain()
-
     async def close(self) -> None:
         """Start no background refresh or idle timer from now on, cancel and await the refreshes this
         wrapper started, then close the wrapped credential, as azure-identity's wrapping credentials

@@ -101,7 +101,7 @@ class BackgroundRefreshCredential(CredentialFace[TokenProvider], ThreadFace):
         """Return once the key of ``scopes``, ``tenant_id`` and ``enable_cae`` holds a usable token.
 
         For start-up: a service that prefetches what its clients need is ready before its first
-        request, and a readiness probe reading :meth:`token_status` sees every key.
+        request, and a readiness probe reading ``token_status()`` sees every key.
 
         :param str scopes: the scopes.
         :keyword str tenant_id: the tenant, or None.
@@ -109,16 +109,6 @@ class BackgroundRefreshCredential(CredentialFace[TokenProvider], ThreadFace):
         :raises ~azure.core.exceptions.ClientAuthenticationError: or whatever else the wrapped credential raised.
         """
         self._get(scopes, {"tenant_id": tenant_id, "enable_cae": enable_cae})
-
-    def wait_for_refreshes(self, timeout: float | None = None) -> bool:
-        """Wait until no background refresh on this credential's engine is running.
-
-        :param timeout: seconds to wait at most; None waits as long as it takes.
-        :return: whether no background refresh is running.
-        :rtype: bool
-        :raises ValueError: ``timeout`` is longer than threads can wait (``threading.TIMEOUT_MAX``).
-        """
-        return self._join_refreshes(timeout)
 
     def close(self) -> None:
         """Start no background refresh or idle timer from now on, join the refreshes this wrapper

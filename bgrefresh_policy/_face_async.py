@@ -139,8 +139,13 @@ class LoopFace(Face):
         except RuntimeError:  # concluded outside a loop (its loop closed): nothing to run a timer on
             return None
 
-    async def _drain(self) -> None:
-        """``wait_for_refreshes()``: until no refresh on the running loop is in flight."""
+    async def wait_for_refreshes(self) -> None:
+        """Wait until no refresh of this credential's engine is in flight on the running event loop.
+
+        For tests, recorded ones especially: awaiting it before a test ends makes the token
+        request of a background refresh happen inside the test (and its cassette). It waits for
+        refreshes that start while it waits, too. Cancelling the wait leaves them running.
+        """
         runner = self._runners.existing()
         if runner is not None:
             await runner.drain()

@@ -122,8 +122,18 @@ class ThreadFace(Face):
     def _timer_runner(self) -> ThreadRunner:
         return self._runner
 
-    def _join_refreshes(self, timeout: float | None) -> bool:
-        """``wait_for_refreshes()``: whether no background refresh is running once it returns."""
+    def wait_for_refreshes(self, timeout: float | None = None) -> bool:
+        """Wait until no background refresh of this credential's engine is running.
+
+        For tests, recorded ones especially: calling it before a test ends makes the token
+        request of a background refresh happen inside the test (and its cassette). It waits
+        for refreshes that start while it waits, too.
+
+        :param timeout: seconds to wait at most; None waits as long as it takes.
+        :return: whether no background refresh is running.
+        :rtype: bool
+        :raises ValueError: ``timeout`` is longer than threads can wait (``threading.TIMEOUT_MAX``).
+        """
         check_wait_limit("timeout", timeout, threading.TIMEOUT_MAX)
         return self._runner.join(timeout)
 

@@ -140,15 +140,6 @@ class AsyncBackgroundRefreshTokenPolicy(
             return await self._challenged(request, response)
         return response
 
-    async def wait_for_refreshes(self) -> None:
-        """Wait until no refresh this policy started on the running event loop is in flight.
-
-        For tests, recorded ones especially: awaiting it before a test ends makes the token
-        request of a background refresh happen inside the test (and its cassette). It waits for
-        refreshes that start while it waits, too. Cancelling the wait leaves them running.
-        """
-        await self._drain()
-
     async def close(self) -> None:
         """Cancel and await the refreshes this policy started on this event loop; start none from now on.
 

@@ -5,6 +5,7 @@ Refreshes, health and idle timers are every face's (:mod:`._face`)."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any, ClassVar
 
 from azure.core.credentials import AccessToken, AccessTokenInfo
@@ -12,7 +13,6 @@ from azure.core.pipeline import PipelineRequest
 
 # The event types by their public names, which load them when first resolved (see _events).
 from ._azure_core import cae_enabled, enforce_https
-from ._credential_face import CredentialFace
 from ._face import Face
 from ._key_state import CachedToken, TokenKey, checked_token
 from ._options import (
@@ -28,6 +28,14 @@ from ._sharing import Shared, shared_for
 from ._watch import Observers
 
 __all__ = ["PolicyBase"]
+
+
+def _is_wrapper(credential: Any) -> bool:
+    """Whether ``credential`` is a ``BackgroundRefreshCredential``, without importing its module:
+    a program that never made one never loads it."""
+    module = sys.modules.get("bgrefresh_policy._credential_face")
+    return module is not None and isinstance(credential, module.CredentialFace)
+
 
 TokenLike = AccessToken | AccessTokenInfo
 
@@ -113,7 +121,7 @@ class PolicyBase(Face):
         taken = take_options(kwargs, PolicyOptions, caller=type(self).__name__, others_allowed=True)
         options = checked_refresh_options(taken, wait_limit=self._WAIT_LIMIT)
         on_refresh, refresh_when_idle = taken["on_refresh"], taken["refresh_when_idle"]
-        if isinstance(credential, CredentialFace):
+        if _is_wrapper(credential):
             credential, options, on_refresh, refresh_when_idle = credential._lend(
                 asynchronous=self._ASYNCHRONOUS,
                 options=options,

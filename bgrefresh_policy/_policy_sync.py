@@ -131,20 +131,6 @@ class BackgroundRefreshTokenPolicy(
             return self._challenged(request, response)
         return response
 
-    def wait_for_refreshes(self, timeout: float | None = None) -> bool:
-        """Wait until no background refresh of this policy is running.
-
-        For tests, recorded ones especially: calling it before a test ends makes the token
-        request of a background refresh happen inside the test (and its cassette). It waits
-        for refreshes that start while it waits, too.
-
-        :param timeout: seconds to wait at most; None waits as long as it takes.
-        :return: whether no background refresh is running.
-        :rtype: bool
-        :raises ValueError: ``timeout`` is longer than threads can wait (``threading.TIMEOUT_MAX``).
-        """
-        return self._join_refreshes(timeout)
-
     def close(self) -> None:
         """Start no background refresh from now on, and join the ones this policy started.
 

@@ -128,14 +128,7 @@ class AsyncioRunner:
     ) -> AsyncioFlight:
         """Start a refresh task and make it joinable under ``flight_key``.
 
-        :param flight_key: what requests that may share this refresh look it up by.
-        :param fetch: asks the credential.
-        :param finish: records the outcome and returns the verdict.
-        :keyword timeout: seconds after which the refresh is cancelled and fails, or None.
-        :keyword str name: the task's name.
-        :keyword owner: the policy starting it.
-        :return: the flight.
-        :rtype: AsyncioFlight
+        The arguments are :meth:`Runner.start <bgrefresh_policy._runners._protocols.Runner.start>`'s.
         """
         flight = AsyncioFlight(self.loop, owner)
         # Joinable before the task exists: under an eager task factory (Python 3.12+) a

@@ -61,7 +61,17 @@ class Runner(Protocol):
         timeout: float | None,
         name: str,
         owner: Owner,
-    ) -> Any: ...
+    ) -> Any:
+        """Start a refresh on the loop and make it joinable under ``flight_key``.
+
+        :param flight_key: what requests that may share this refresh look it up by.
+        :param fetch: asks the credential.
+        :param finish: records the outcome and returns the verdict.
+        :keyword timeout: seconds after which the refresh is cancelled and fails, or None.
+        :keyword str name: the task's name.
+        :keyword owner: the policy starting it.
+        :return: the flight.
+        """
 
     async def wait(self, flight: Any) -> Verdict: ...
 

@@ -68,14 +68,7 @@ class TrioRunner:
     ) -> TrioFlight:
         """Start a refresh as a system task and make it joinable under ``flight_key``.
 
-        :param flight_key: what requests that may share this refresh look it up by.
-        :param fetch: asks the credential.
-        :param finish: records the outcome and returns the verdict.
-        :keyword timeout: seconds after which the refresh is cancelled and fails, or None.
-        :keyword str name: the task's name.
-        :keyword owner: the policy starting it.
-        :return: the flight.
-        :rtype: TrioFlight
+        The arguments are :meth:`Runner.start <bgrefresh_policy._runners._protocols.Runner.start>`'s.
         """
         flight = TrioFlight(owner)
         try:

@@ -197,3 +197,15 @@ def test_no_scope_and_wrong_credentials_are_refused(sync_inner: SyncScriptedCred
 def test_repr_names_the_wrapped_credential_and_no_token(sync_wrapper: Any) -> None:
     sync_wrapper.get_token_info(SCOPE)
     assert repr(sync_wrapper) == "BackgroundRefreshCredential(SyncScriptedCredential)"
+
+
+def test_options_are_keyword_only_and_checked(sync_inner: SyncScriptedCredential) -> None:
+    with pytest.raises(TypeError, match="did you mean 'min_validity'"):
+        bgrefresh_policy.BackgroundRefreshCredential(sync_inner, min_valdity=1)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'share_tokens'"):  # a policy's option
+        bgrefresh_policy.BackgroundRefreshCredential(sync_inner, share_tokens=False)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="refresh_when_idle must be a bool"):
+        bgrefresh_policy.BackgroundRefreshCredential(sync_inner, refresh_when_idle=1)  # type: ignore[arg-type]
+    with pytest.warns(UserWarning, match="min_validity=300") as warned:
+        bgrefresh_policy.BackgroundRefreshCredential(sync_inner, min_validity=300)
+    assert warned[0].filename == __file__  # pointed at the caller's line
