@@ -87,3 +87,18 @@ def test_a_block_runs_as_written(block: Block) -> None:
     )
     assert completed.returncode == 0, f"{block.where} failed:\n{completed.stderr}"
     assert "Warning" not in completed.stderr, completed.stderr  # unclosed sessions and the like
+
+
+def _commands(text: str, fence: str) -> list[str]:
+    """The lines of every shell block in ``text`` that install or run something."""
+    return [line.strip() for line in text.splitlines() if line.strip().startswith(fence)]
+
+
+def test_the_quick_start_gives_the_readmes_two_commands_as_the_readme_gives_them() -> None:
+    readme = _commands((ROOT / "README.md").read_text(), "python -m pip install -e")
+    quickstart = _commands((ROOT / "docs" / "quickstart.rst").read_text(), "python -m pip install -e")
+    assert readme[:2] == [
+        'python -m pip install -e ".[demo]" && python -m bgrefresh_policy',
+        'python -m pip install -e ".[test]" && python -m pytest',
+    ]
+    assert set(readme[:2]) <= set(quickstart)
