@@ -1,10 +1,9 @@
-"""How a refresh ends: the errors it can end with, the outcome it is reported with, what its error says
-about waiting (``Retry-After``), and the verdict the requests waiting on it act on."""
+"""How a refresh ends: the errors it can end with, the outcome it is reported with, and the verdict
+the requests waiting on it act on."""
 
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, NamedTuple, NoReturn
@@ -24,7 +23,6 @@ __all__ = [
     "SyncFetch",
     "Verdict",
     "record_outcome",
-    "retry_after",
 ]
 
 
@@ -143,48 +141,3 @@ def record_outcome(finish: Finish, result: Any, error: BaseException | None) -> 
         return finish(result, error), None
     except Exception as exc:  # noqa: BLE001 - handed to the waiters, and to the runner to report
         return Recorded(Verdict(None, exc, exc.__traceback__)), exc
-
-
-def retry_after(error: BaseException | None, now: float) -> float | None:
-    """Seconds an HTTP ``Retry-After`` carried by ``error`` asks to wait, or None.
-
-    azure-core's ``HttpResponseError`` (and ``ClientAuthenticationError``) carry the response;
-    a credential may also raise its own error from one (``__cause__``). Both the delay-seconds and
-    the HTTP-date forms are read.
-
-    :param error: the refresh's error.
-    :param float now: Unix time, for the HTTP-date form.
-    :return: the seconds, at least 0; None without a readable ``Retry-After``.
-    """
-    seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        value = _header(getattr(error, "response", None))
-        if value is not None:
-            return _seconds(value, now)
-        error = error.__cause__ or error.__context__
-    return None
-
-
-def _header(response: Any) -> str | None:
-    headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    try:
-        value = headers.get("Retry-After")
-    except Exception:  # noqa: BLE001 - a response object of some other shape: no header
-        return None
-    return value if isinstance(value, str) else None
-
-
-def _seconds(value: str, now: float) -> float | None:
-    try:
-        seconds = float(value)
-    except ValueError:
-        import email.utils  # only for the rare HTTP-date form: not on import
-
-        try:
-            seconds = email.utils.parsedate_to_datetime(value).timestamp() - now
-        except (TypeError, ValueError, IndexError):
-            return None
-    return max(0.0, seconds) if math.isfinite(seconds) else None

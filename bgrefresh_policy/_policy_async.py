@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +23,6 @@ from ._options import PolicyOptions, Unpack
 from ._policy_base import PolicyBase
 
 __all__ = ["AsyncBackgroundRefreshTokenPolicy"]
-
-_LOGGER = logging.getLogger(__name__)
 
 
 async def _maybe_await(outcome: Any) -> None:

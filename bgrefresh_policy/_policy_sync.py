@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -17,8 +16,6 @@ from ._options import PolicyOptions, Unpack
 from ._policy_base import PolicyBase
 
 __all__ = ["BackgroundRefreshTokenPolicy"]
-
-_LOGGER = logging.getLogger(__name__)
 
 
 class BackgroundRefreshTokenPolicy(

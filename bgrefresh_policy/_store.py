@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from azure.core.credentials import AccessToken, AccessTokenInfo
 
 from ._azure_core import draw_jitter
+from ._backoff import backoff
 from ._key_state import Action, BackgroundMark, CachedToken, Completion, KeyState, TokenKey
 from ._options import RefreshOptions
 from ._outcome import (
@@ -28,7 +29,6 @@ from ._outcome import (
     RefreshTimedOut,
     RefreshTimeoutError,
     Verdict,
-    retry_after,
 )
 
 __all__ = ["Finished", "TokenStore"]
@@ -393,7 +393,7 @@ class TokenStore:
     ) -> tuple[Completion, CachedToken | None, float]:
         # Caller holds _lock.
         state = self._state(key)
-        delay = self._backoff(error, state.current, now)
+        delay = backoff(error, state.current, now, self.options)
         if cached is not None and cached.expires_on <= now and not explicit:
             completion = self._hold_expired(state, generation, cached, now, delay)
         else:
@@ -419,18 +419,6 @@ class TokenStore:
         state.holding_expired = True
         state.retry_not_before = now + delay
         return Completion.STORED
-
-    def _backoff(self, error: BaseException | None, current: CachedToken | None, now: float) -> float:
-        """Seconds until the next background attempt after a failure: ``retry_delay``, or longer if the
-        error's HTTP response asked so (``Retry-After``), but never past the moment requests would
-        have to wait for a new token anyway (``min_validity`` before expiry)."""
-        delay = self.options.retry_delay
-        asked = retry_after(error, now)
-        if asked is None or asked <= delay:
-            return delay
-        if current is not None and current.expires_on > now:
-            return min(asked, max(delay, current.expires_on - self.options.min_validity - now))
-        return asked
 
     def _log(
         self,

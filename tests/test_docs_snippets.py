@@ -102,3 +102,14 @@ def test_the_quick_start_gives_the_readmes_two_commands_as_the_readme_gives_them
         'python -m pip install -e ".[test]" && python -m pytest',
     ]
     assert set(readme[:2]) <= set(quickstart)
+
+
+def test_the_troubleshooting_page_names_every_logger_that_logs() -> None:
+    package = ROOT / "bgrefresh_policy"
+    logging_modules = {
+        "bgrefresh_policy." + ".".join(path.relative_to(package).with_suffix("").parts)
+        for path in package.rglob("*.py")
+        if re.search(r"_LOGGER\.(debug|info|warning|error|exception)\(", path.read_text())
+    }
+    named = set(re.findall(r"``(bgrefresh_policy\.[\w.]+)``", (ROOT / "docs" / "troubleshooting.rst").read_text()))
+    assert logging_modules <= named
