@@ -10,7 +10,7 @@ from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOpt
 from azure.core.credentials_async import AsyncTokenProvider
 
 # The event types by their public names, which load them when first resolved (see _events).
-from ._credential_face import CredentialFace, as_access_token, as_token_info
+from ._credential_face import CredentialFace
 from ._face_async import LoopFace
 from ._key_state import CachedToken
 
@@ -67,7 +67,7 @@ class BackgroundRefreshCredential(CredentialFace[AsyncTokenProvider], LoopFace):
         :rtype: ~azure.core.credentials.AccessToken
         """
         options = {"claims": claims, "tenant_id": tenant_id, "enable_cae": enable_cae, **kwargs}
-        return as_access_token(await self._get(scopes, options))
+        return (await self._get(scopes, options)).as_access_token()
 
     async def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
         """As :meth:`bgrefresh_policy.BackgroundRefreshCredential.get_token_info`, awaited.
@@ -75,7 +75,7 @@ class BackgroundRefreshCredential(CredentialFace[AsyncTokenProvider], LoopFace):
         :return: the token, with the wrapped credential's ``expires_on`` and ``refresh_on``.
         :rtype: ~azure.core.credentials.AccessTokenInfo
         """
-        return as_token_info(await self._get(scopes, options or {}))
+        return (await self._get(scopes, options or {})).as_info()
 
     async def prefetch(self, *scopes: str, tenant_id: str | None = None, enable_cae: bool = False) -> None:
         """As :meth:`bgrefresh_policy.BackgroundRefreshCredential.prefetch`, awaited: for a lifespan handler."""

@@ -9,14 +9,12 @@ themselves, on the same engine, so that no refresh ever waits on a refresh of it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from typing import Any, ClassVar, Generic, TypeVar
 
-from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
+from azure.core.credentials import TokenRequestOptions
 
 # The event types by their public names, which load them when first resolved (see _events).
-import bgrefresh_policy
-
 from ._face import Face
 from ._key_state import CachedToken, TokenKey
 from ._options import (
@@ -29,34 +27,15 @@ from ._options import (
     take_options,
     warn_if_inline_only,
 )
-from ._sharing import shared_for
+from ._sharing import Shared, shared_for
 from ._watch import Observers
 
-__all__ = ["CredentialFace", "as_access_token", "as_token_info"]
+__all__ = ["CredentialFace"]
 
 # Seen from warn_if_inline_only: CredentialFace.__init__, then the user's call.
 _CALLER = 3
 # The credential a public class wraps: azure-core's sync or async token provider protocols.
 CredentialT = TypeVar("CredentialT")
-
-
-def as_token_info(cached: CachedToken) -> AccessTokenInfo:
-    """The cached token as an ``AccessTokenInfo``: the credential's own object when it is one."""
-    token = cached.token
-    if isinstance(token, AccessTokenInfo):
-        return token
-    return AccessTokenInfo(cached.value, int(cached.expires_on))
-
-
-def as_access_token(cached: CachedToken) -> AccessToken:
-    """The cached token as an ``AccessToken`` instance: the credential's own object when it is one.
-
-    Some consumers accept only an ``AccessToken`` instance (kiota's token provider checks it).
-    """
-    token = cached.token
-    if isinstance(token, AccessToken):
-        return token
-    return AccessToken(cached.value, int(cached.expires_on))
 
 
 class CredentialFace(Face, Generic[CredentialT]):
@@ -68,6 +47,8 @@ class CredentialFace(Face, Generic[CredentialT]):
     # Set by each public class: whether the wrapped credential is async, and the longest wait.
     _ASYNCHRONOUS: ClassVar[bool]
     _WAIT_LIMIT: ClassVar[float | None] = None
+    # Whether it joins its credential's engine; False only for a provider's (share_tokens=False).
+    _share_tokens = True
 
     def __init__(self, credential: CredentialT, **options: Unpack[FaceOptions]) -> None:
         if isinstance(credential, CredentialFace):
@@ -81,7 +62,8 @@ class CredentialFace(Face, Generic[CredentialT]):
         self._on_refresh = on_refresh
         if on_refresh is not None:
             self._observers = Observers(on_refresh)
-        self._shared = shared_for(credential, options=refresh)
+        # Its own engine only for a provider built with share_tokens=False (see _providers).
+        self._shared = shared_for(credential, options=refresh) if self._share_tokens else Shared(refresh)
         self._store = self._shared.store
         # The keys plain calls were served for: what refresh_when_idle keeps fresh. Added to under
         # the GIL (a set's add is atomic); read as a snapshot.
@@ -133,17 +115,10 @@ class CredentialFace(Face, Generic[CredentialT]):
 
     # --- lent to policies and providers ---------------------------------------------------
 
-    def _lend(
-        self,
-        *,
-        asynchronous: bool,
-        options: RefreshOptions,
-        on_refresh: Callable[[bgrefresh_policy.RefreshEvent], object] | None,
-        refresh_when_idle: bool,
-    ) -> tuple[Any, RefreshOptions, Callable[[bgrefresh_policy.RefreshEvent], object] | None, bool]:
-        """What a policy or provider built on this wrapper uses: the wrapped credential, the
-        wrapper's options, its own ``on_refresh`` or else the wrapper's, and ``refresh_when_idle``
-        if either asks for it.
+    def _lend(self, *, asynchronous: bool, taken: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """What a policy or provider built on this wrapper uses: the wrapped credential, and its
+        options (``take_options``'s, checked) with the wrapper's refresh options, its own
+        ``on_refresh`` or else the wrapper's, and ``refresh_when_idle`` if either asks for it.
 
         :raises TypeError: a sync policy given an async wrapper, or the other way round.
         :raises ValueError: an option that differs from the wrapper's (see ``check_options_of_wrapper``).
@@ -152,5 +127,11 @@ class CredentialFace(Face, Generic[CredentialT]):
             wanted = "bgrefresh_policy.aio" if asynchronous else "bgrefresh_policy"
             raise TypeError(f"{self!r} is for {'async' if self._ASYNCHRONOUS else 'sync'} code: use {wanted}'s")
         held = self._store.options
-        check_options_of_wrapper(options, held)
-        return self._credential, held, on_refresh or self._on_refresh, refresh_when_idle or self._refresh_when_idle
+        check_options_of_wrapper(checked_refresh_options(taken, wait_limit=None), held)
+        lent = {
+            **taken,
+            **{name: getattr(held, name) for name in RefreshOptions.__slots__},
+            "on_refresh": taken["on_refresh"] or self._on_refresh,
+            "refresh_when_idle": taken["refresh_when_idle"] or self._refresh_when_idle,
+        }
+        return self._credential, lent

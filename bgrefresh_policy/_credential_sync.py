@@ -9,7 +9,7 @@ from azure.core.credentials import AccessToken, AccessTokenInfo, TokenProvider, 
 
 # The event types by their public names, which load them when first resolved (see _events).
 from ._azure_core import ask_credential
-from ._credential_face import CredentialFace, as_access_token, as_token_info
+from ._credential_face import CredentialFace
 from ._face_sync import ThreadFace
 from ._key_state import CachedToken
 
@@ -81,7 +81,7 @@ class BackgroundRefreshCredential(CredentialFace[TokenProvider], ThreadFace):
             credential raises, when no valid token is left to fall back on.
         """
         options = {"claims": claims, "tenant_id": tenant_id, "enable_cae": enable_cae, **kwargs}
-        return as_access_token(self._get(scopes, options))
+        return self._get(scopes, options).as_access_token()
 
     def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
         """A token for ``scopes``, as ``SupportsTokenInfo.get_token_info`` returns it.
@@ -95,7 +95,7 @@ class BackgroundRefreshCredential(CredentialFace[TokenProvider], ThreadFace):
         :raises ~azure.core.exceptions.ClientAuthenticationError: or whatever else the wrapped
             credential raises, when no valid token is left to fall back on.
         """
-        return as_token_info(self._get(scopes, options or {}))
+        return self._get(scopes, options or {}).as_info()
 
     def prefetch(self, *scopes: str, tenant_id: str | None = None, enable_cae: bool = False) -> None:
         """Return once the key of ``scopes``, ``tenant_id`` and ``enable_cae`` holds a usable token.

@@ -11,6 +11,7 @@ runner, records how they end, and reports the engine's health. The drivers for t
 from __future__ import annotations
 
 import functools
+import sys
 import weakref
 from collections.abc import Callable, Collection, Hashable
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,13 @@ LOOK_AGAIN = 1.0
 # token is still in its background window (some 180 s wide with the default options).
 LONGEST_IDLE_SLEEP = 60.0
 _PAST_DUE = 0.01
+
+
+def is_wrapper(credential: Any) -> bool:
+    """Whether ``credential`` is a ``BackgroundRefreshCredential``, without importing its module:
+    a program that never made one never loads it."""
+    module = sys.modules.get("bgrefresh_policy._credential_face")
+    return module is not None and isinstance(credential, module.CredentialFace)
 
 
 def refresh_name(key: TokenKey) -> str:

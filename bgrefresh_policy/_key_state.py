@@ -70,7 +70,18 @@ class CachedToken:
     :param int serial: identifies this token for a later 401 on a request that carried it.
     """
 
-    __slots__ = ("_jitter", "expires_on", "fresh_until", "header", "refresh_on", "serial", "token", "value")
+    __slots__ = (
+        "_access",
+        "_info",
+        "_jitter",
+        "expires_on",
+        "fresh_until",
+        "header",
+        "refresh_on",
+        "serial",
+        "token",
+        "value",
+    )
 
     def __init__(self, token: Any, *, jitter: int, serial: int) -> None:
         self.token = token
@@ -82,6 +93,23 @@ class CachedToken:
         self.refresh_on: float | None = getattr(token, "refresh_on", None)
         self.serial = serial
         self.jitter = jitter
+        # What a credential wrapper hands out, made from the values read here on first use.
+        self._info: AccessTokenInfo | None = None
+        self._access: AccessToken | None = None
+
+    def as_info(self) -> AccessTokenInfo:
+        """The token as an ``AccessTokenInfo``, as it was read (``expires_on``, ``refresh_on``, type)."""
+        if self._info is None:
+            refresh_on = int(self.refresh_on) if self.refresh_on else None
+            token_type = getattr(self.token, "token_type", "Bearer")
+            self._info = AccessTokenInfo(self.value, int(self.expires_on), token_type=token_type, refresh_on=refresh_on)
+        return self._info
+
+    def as_access_token(self) -> AccessToken:
+        """The token as an ``AccessToken`` instance, as it was read (kiota accepts nothing else)."""
+        if self._access is None:
+            self._access = AccessToken(self.value, int(self.expires_on))
+        return self._access
 
     @property
     def jitter(self) -> int:

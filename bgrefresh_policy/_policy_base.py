@@ -5,7 +5,6 @@ Refreshes, health and idle timers are every face's (:mod:`._face`)."""
 
 from __future__ import annotations
 
-import sys
 from typing import Any, ClassVar
 
 from azure.core.credentials import AccessToken, AccessTokenInfo
@@ -13,7 +12,7 @@ from azure.core.pipeline import PipelineRequest
 
 # The event types by their public names, which load them when first resolved (see _events).
 from ._azure_core import cae_enabled, enforce_https
-from ._face import Face
+from ._face import Face, is_wrapper
 from ._key_state import CachedToken, TokenKey, checked_token
 from ._options import (
     PolicyOptions,
@@ -28,13 +27,6 @@ from ._sharing import Shared, shared_for
 from ._watch import Observers
 
 __all__ = ["PolicyBase"]
-
-
-def _is_wrapper(credential: Any) -> bool:
-    """Whether ``credential`` is a ``BackgroundRefreshCredential``, without importing its module:
-    a program that never made one never loads it."""
-    module = sys.modules.get("bgrefresh_policy._credential_face")
-    return module is not None and isinstance(credential, module.CredentialFace)
 
 
 TokenLike = AccessToken | AccessTokenInfo
@@ -120,16 +112,12 @@ class PolicyBase(Face):
             check_scopes(scopes)
         taken = take_options(kwargs, PolicyOptions, caller=type(self).__name__, others_allowed=True)
         options = checked_refresh_options(taken, wait_limit=self._WAIT_LIMIT)
-        on_refresh, refresh_when_idle = taken["on_refresh"], taken["refresh_when_idle"]
-        if _is_wrapper(credential):
-            credential, options, on_refresh, refresh_when_idle = credential._lend(
-                asynchronous=self._ASYNCHRONOUS,
-                options=options,
-                on_refresh=on_refresh,
-                refresh_when_idle=refresh_when_idle,
-            )
+        if is_wrapper(credential):
+            credential, taken = credential._lend(asynchronous=self._ASYNCHRONOUS, taken=taken)
+            options = checked_refresh_options(taken, wait_limit=self._WAIT_LIMIT)
         else:
             warn_if_inline_only(options.min_validity)  # a wrapper's were judged when it was made
+        on_refresh, refresh_when_idle = taken["on_refresh"], taken["refresh_when_idle"]
         if on_refresh is not None:
             self._observers = Observers(on_refresh)
         if refresh_when_idle:

@@ -1,4 +1,8 @@
-"""Token providers: what azure-identity's ``get_bearer_token_provider`` returns, refreshing in the background."""
+"""Token providers: what azure-identity's ``get_bearer_token_provider`` returns, refreshing in the background.
+
+A provider is a face of its credential's engine with one key: a ``BackgroundRefreshCredential``
+asked for the provider's scopes, whose token string it returns.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +12,32 @@ from typing import TYPE_CHECKING, Any
 from azure.core.credentials import TokenProvider
 from azure.core.credentials_async import AsyncTokenProvider
 
-from ._options import PolicyOptions, Unpack, take_options
+from ._face import is_wrapper
+from ._options import PolicyOptions, Unpack, check_scopes, checked_refresh_options, take_options
 
 if TYPE_CHECKING:
-    from ._key_state import CachedToken
+    from ._credential_face import CredentialFace
 
 __all__ = ["get_async_bearer_token_provider", "get_bearer_token_provider"]
 
 
-def _policy(policy_class: Any, credential: Any, scopes: tuple[str, ...], options: dict[str, Any], caller: str) -> Any:
-    """The policy behind a provider; any keyword that is not a policy option is refused, as a call would."""
-    return policy_class(credential, *scopes, **take_options(dict(options), PolicyOptions, caller=caller))
+def _face(face_class: type[CredentialFace[Any]], credential: Any, options: dict[str, Any], caller: str) -> Any:
+    """The wrapper behind a provider; any keyword that is no option is refused, as a call would.
+
+    Given a ``BackgroundRefreshCredential``, a provider makes a face of its own on the wrapped
+    credential with the wrapper's options, as a policy does, and so joins the same engine.
+    """
+    taken = take_options(options, PolicyOptions, caller=caller)
+    checked_refresh_options(taken, wait_limit=face_class._WAIT_LIMIT)
+    share_tokens = taken.pop("share_tokens")
+    del taken["enable_cae"]  # asked for with each call
+    if is_wrapper(credential):
+        credential, taken = credential._lend(asynchronous=face_class._ASYNCHRONOUS, taken=taken)
+    face = face_class.__new__(face_class)
+    if not share_tokens:
+        face._share_tokens = False  # read by __init__: an engine of its own
+    face_class.__init__(face, credential, **taken)
+    return face
 
 
 def get_bearer_token_provider(
@@ -30,9 +49,10 @@ def get_bearer_token_provider(
     provider rather than a pipeline policy (the OpenAI SDK's ``azure_ad_token_provider``, database
     drivers): each call returns a valid token string. Once the token is due, calls go on
     returning it at once while one background thread asks the credential for the next; a call
-    waits only when no usable token is left. Backed by :class:`~bgrefresh_policy.BackgroundRefreshTokenPolicy`, so
-    it shares tokens with every policy, provider and credential wrapper on the same credential
-    object (a :class:`~bgrefresh_policy.BackgroundRefreshCredential` given here lends its engine and options).
+    waits only when no usable token is left. It is a face of the credential's engine (a
+    :class:`~bgrefresh_policy.BackgroundRefreshCredential` asked for ``scopes``), so it shares tokens
+    with every policy, provider and credential wrapper on the same credential object; given a
+    wrapper, it takes the wrapper's engine and options.
 
     :param credential: a sync credential, such as ``azure.identity.DefaultAzureCredential()``.
     :type credential: ~azure.core.credentials.TokenProvider
@@ -44,16 +64,18 @@ def get_bearer_token_provider(
         timer, if any, ends with it.
     :return: a callable returning the token string.
     :rtype: ~collections.abc.Callable[[], str]
-    :raises TypeError: a keyword that is no option, or what the policy's constructor raises (and
-        ValueError).
+    :raises TypeError: a keyword that is no option, an option of the wrong type, or a credential
+        that is not a sync one.
+    :raises ValueError: no scope, or an option out of range.
     """
-    from ._policy_sync import BackgroundRefreshTokenPolicy
+    from ._credential_sync import BackgroundRefreshCredential
 
-    policy = _policy(BackgroundRefreshTokenPolicy, credential, scopes, dict(options), "get_bearer_token_provider")
+    check_scopes(scopes)
+    request = {"enable_cae": bool(options.get("enable_cae"))}
+    face = _face(BackgroundRefreshCredential, credential, dict(options), "get_bearer_token_provider")
 
     def provide_token() -> str:
-        cached: CachedToken = policy._attachable_own() or policy._token_for(policy._default_key, policy._scopes)
-        return cached.value
+        return face.get_token_info(*scopes, options=request).token  # type: ignore[no-any-return]
 
     return provide_token
 
@@ -64,30 +86,26 @@ def get_async_bearer_token_provider(
     """A coroutine function that returns a bearer token for ``scopes``, refreshed in the background.
 
     Published as ``bgrefresh_policy.aio.get_bearer_token_provider``: the contract of
-    ``azure.identity.aio.get_bearer_token_provider``, backed by
-    :class:`~bgrefresh_policy.AsyncBackgroundRefreshTokenPolicy` (asyncio or trio), with the same
-    options as :func:`~bgrefresh_policy.get_bearer_token_provider`. A due token is returned at once
-    while one background task asks the credential for the next.
+    ``azure.identity.aio.get_bearer_token_provider``, on asyncio or trio, with the same options
+    and rules as :func:`~bgrefresh_policy.get_bearer_token_provider`. A due token is returned at
+    once while one background task asks the credential for the next.
 
     :param credential: an async credential, such as ``azure.identity.aio.DefaultAzureCredential()``.
     :type credential: ~azure.core.credentials_async.AsyncTokenProvider
     :param str scopes: the scopes, e.g. ``"https://cognitiveservices.azure.com/.default"``.
     :return: a coroutine function returning the token string.
-    :raises TypeError: a keyword that is no option, or what the policy's constructor raises (and
-        ValueError).
+    :raises TypeError: a keyword that is no option, an option of the wrong type, or one of
+        azure-identity's sync credentials.
+    :raises ValueError: no scope, or an option out of range.
     """
-    from ._policy_async import AsyncBackgroundRefreshTokenPolicy
+    from ._credential_async import BackgroundRefreshCredential
 
-    policy = _policy(
-        AsyncBackgroundRefreshTokenPolicy,
-        credential,
-        scopes,
-        dict(options),
-        "bgrefresh_policy.aio.get_bearer_token_provider",
-    )
+    check_scopes(scopes)
+    request = {"enable_cae": bool(options.get("enable_cae"))}
+    caller = "bgrefresh_policy.aio.get_bearer_token_provider"
+    face = _face(BackgroundRefreshCredential, credential, dict(options), caller)
 
     async def provide_token() -> str:
-        cached: CachedToken = policy._attachable_own() or await policy._token_for(policy._default_key, policy._scopes)
-        return cached.value
+        return (await face.get_token_info(*scopes, options=request)).token  # type: ignore[no-any-return]
 
     return provide_token

@@ -209,3 +209,20 @@ def test_options_are_keyword_only_and_checked(sync_inner: SyncScriptedCredential
     with pytest.warns(UserWarning, match="min_validity=300") as warned:
         bgrefresh_policy.BackgroundRefreshCredential(sync_inner, min_validity=300)
     assert warned[0].filename == __file__  # pointed at the caller's line
+
+
+def test_a_token_is_read_once_as_the_policies_read_it() -> None:
+    class InPlace:
+        info = AccessTokenInfo("first", 2**40, token_type="PoP", refresh_on=2**39)
+
+        def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
+            return self.info
+
+    inner: Any = InPlace()
+    wrapper = bgrefresh_policy.BackgroundRefreshCredential(inner)
+    first = wrapper.get_token_info(SCOPE)
+    inner.info.token = "second"  # the credential changes its object afterwards: not followed
+    assert (first.token, first.token_type, first.refresh_on) == ("first", "PoP", 2**39)
+    assert (wrapper.get_token_info(SCOPE).token, wrapper.get_token(SCOPE).token) == ("first", "first")
+    assert bgrefresh_policy.get_bearer_token_provider(wrapper, SCOPE)() == "first"
+    wrapper.close()
