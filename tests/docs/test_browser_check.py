@@ -24,7 +24,7 @@ PAGES = {
     "index.html": "<p>the index</p>",
     "quickstart.html": "<p>the quick start</p>",
     "clean.html": f'<div style="width: 600px; overflow-wrap: anywhere">{LONG}</div>',
-    "wide.html": '<div style="width: 2000px">a table wider than the screen</div>',
+    "wide.html": '<div style="width: 2000px"><p>a table wider than the screen</p><p>its second row</p></div>',
     "code-scrolls.html": f'<pre style="width: 600px; overflow-x: auto">{LONG}</pre>',
     "sidebar-cuts.html": f'<div style="width: 200px; overflow-x: hidden; white-space: nowrap">{LONG}</div>',
     "by-design.html": f'<div class="scrolls-by-design"><pre style="width: 600px; overflow-x: auto">{LONG}</pre></div>',
