@@ -40,16 +40,19 @@ PAGES = {
 }
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    build = tmp_path_factory.mktemp("build")
+def write_site(build: Path, pages: dict[str, str]) -> Path:
     (build / "_static").mkdir()
     (build / "_static" / "broken.png").write_bytes(b"not a PNG")
-    for name, body in PAGES.items():
+    for name, body in pages.items():
         page = build / name
         page.parent.mkdir(exist_ok=True)
         page.write_text(f"{HEAD}</head><body>{body}</body></html>")
     return build
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_site(tmp_path_factory.mktemp("build"), PAGES)
 
 
 @pytest.fixture(scope="module")
@@ -130,16 +133,23 @@ def test_screenshots_of_the_index_and_quick_start_are_kept(site: Path, problems:
         assert shot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
 
-def test_main_exits_1_and_names_each_page(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert browser_check.main([str(site)]) == 1
+def test_main_exits_1_and_names_each_page(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    chosen = ("index.html", "quickstart.html", "wide.html", "console.html")
+    write_site(tmp_path, {name: PAGES[name] for name in chosen})
+    assert browser_check.main([str(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert "wide.html:\n" in out
     assert "console.html:\n" in out
-    assert f"{len(PAGES)} pages, {len(PAGES) - 4} with problems" in out
+    assert "4 pages, 2 with problems" in out
 
 
 def test_main_exits_0_on_a_clean_site(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    for name in ("index.html", "quickstart.html"):
-        (tmp_path / name).write_text(f"{HEAD}</head><body><p>{name}</p></body></html>")
+    write_site(tmp_path, {name: PAGES[name] for name in ("index.html", "quickstart.html")})
     assert browser_check.main([str(tmp_path)]) == 0
     assert "2 pages, 0 with problems" in capsys.readouterr().out
+
+
+def test_main_fails_when_a_page_to_screenshot_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_site(tmp_path, {"index.html": PAGES["index.html"]})  # a build that lost its quick start
+    assert browser_check.main([str(tmp_path)]) == 1
+    assert "missing screenshots: ['quickstart.png']" in capsys.readouterr().out
