@@ -57,6 +57,11 @@ class TokenStatus:
     :ivar bool cached: whether a token is cached.
     :ivar expires_in: seconds until the cached token expires (negative once it has); None if none.
     :ivar due_in: seconds until it falls due for refresh (negative once it has); None if none.
+        Due means azure-core's rule (1.38.3+), with a jitter of 0-60 s drawn per token so that
+        processes that got their tokens together do not refresh together: the credential's
+        ``refresh_on`` plus the jitter, never past expiry; without ``refresh_on``, when under
+        300 s less the jitter is left. A token whose ``refresh_on`` is 5 s away shows a
+        ``due_in`` of 5 to 65 s.
     :ivar bool refreshing: whether a background refresh is running.
     :ivar last_outcome: how the last credential call for the key ended, or None.
     :ivar last_outcome_at: Unix time it ended, or None.
