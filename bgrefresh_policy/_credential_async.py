@@ -156,11 +156,15 @@ class BackgroundRefreshCredential(CredentialFace, LoopFace):
 
     async def __aexit__(
         self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
     ) -> None:
-        """Close the wrapper and the wrapped credential (see :meth:`close`)."""
+        """Close the wrapper and the wrapped credential (see :meth:`close`).
+
+        The defaults are azure-core's ``AsyncTokenCredential`` protocol's: without them a type
+        checker refuses the wrapper where an ``azure.*.aio`` client takes a credential.
+        """
         await self.close()
 
     # --- machinery ---------------------------------------------------------------------
