@@ -9,6 +9,7 @@ themselves, on the same engine, so that no refresh ever waits on a refresh of it
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Collection
 from typing import Any, ClassVar
 
@@ -100,6 +101,9 @@ class CredentialFace(Face):
         # The keys plain calls were served for: what refresh_when_idle keeps fresh. Added to under
         # the GIL (a set's add is atomic); read as a snapshot.
         self._served: set[TokenKey] = set()
+        # The policies and providers built on the wrapper: its close() closes them too, since a
+        # provider has no close() of its own and they all call the credential it closes.
+        self._lent: weakref.WeakSet[Face] = weakref.WeakSet()
         self._new_runtime()
         if refresh_when_idle:
             self._refresh_when_idle = True
@@ -149,6 +153,7 @@ class CredentialFace(Face):
 
     def _lend(
         self,
+        borrower: Face,
         *,
         asynchronous: bool,
         options: RefreshOptions,
@@ -157,7 +162,7 @@ class CredentialFace(Face):
     ) -> tuple[Any, RefreshOptions, Callable[[bgrefresh_policy.RefreshEvent], object] | None, bool]:
         """What a policy or provider built on this wrapper uses: the wrapped credential, the
         wrapper's options, its own ``on_refresh`` or else the wrapper's, and ``refresh_when_idle``
-        if either asks for it.
+        if either asks for it. The wrapper's ``close()`` closes ``borrower`` (see :meth:`_lent_faces`).
 
         :raises TypeError: a sync policy given an async wrapper, or the other way round.
         :raises ValueError: an option that differs from the wrapper's (see ``check_options_of_wrapper``).
@@ -167,4 +172,9 @@ class CredentialFace(Face):
             raise TypeError(f"{self!r} is for {'async' if self._ASYNCHRONOUS else 'sync'} code: use {wanted}'s")
         held = self._store.options
         check_options_of_wrapper(options, held)
+        self._lent.add(borrower)
         return self._credential, held, on_refresh or self._on_refresh, refresh_when_idle or self._refresh_when_idle
+
+    def _lent_faces(self) -> list[Face]:
+        """The policies and providers built on the wrapper that are still alive, for ``close()``."""
+        return list(self._lent)

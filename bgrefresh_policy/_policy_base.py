@@ -120,6 +120,7 @@ class PolicyBase(Face):
             check_wait_limit("refresh_timeout", options.refresh_timeout, self._WAIT_LIMIT)
         if isinstance(credential, CredentialFace):
             credential, options, on_refresh, refresh_when_idle = credential._lend(
+                self,
                 asynchronous=self._ASYNCHRONOUS,
                 options=options,
                 on_refresh=on_refresh,

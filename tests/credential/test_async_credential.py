@@ -238,6 +238,32 @@ def test_close_closes_the_wrapped_credential_after_cancelling_its_refreshes(cloc
     assert closed == ["inner, 1 cancelled"]
 
 
+def test_close_cancels_the_refresh_of_a_provider_built_on_the_wrapper_before_closing_the_credential(
+    clock: FakeClock,
+) -> None:
+    closed: list[str] = []
+
+    class Closing(ScriptedCredential):
+        async def close(self) -> None:
+            closed.append(f"inner, {self.cancelled} cancelled")
+
+    inner = Closing(clock=clock)
+
+    async def main() -> None:
+        wrapper = wrapper_for(inner, clock)
+        provider = bgrefresh_policy.aio.get_bearer_token_provider(wrapper, SCOPE)  # has no close() of its own
+        assert await provider() == "token-1"
+        clock.advance(PRIME_AGE)
+        inner.gate = asyncio.Event()  # never opened: the wrapper's close() must cancel it
+        assert await provider() == "token-1"  # the provider's background refresh, held
+        await turns("asyncio")
+        assert len(inner.calls) == 2
+        await wrapper.close()
+
+    run("asyncio", main)
+    assert closed == ["inner, 1 cancelled"]
+
+
 def test_the_wrapper_is_azure_cores_async_credential_for_a_type_checker_too(clock: FakeClock) -> None:
     """mypy checks the two assignments: azure-core's protocols give ``__aexit__`` defaults, as the wrapper must."""
     wrapper = bgrefresh_policy.aio.BackgroundRefreshCredential(ScriptedCredential(clock=clock))
