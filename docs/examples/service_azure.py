@@ -182,7 +182,9 @@ class AzureServices:
         outcomes = await asyncio.gather(*prefetches, return_exceptions=True)
         for key, outcome in zip(self.keys, outcomes, strict=True):
             if isinstance(outcome, Exception):
-                _LOGGER.warning("no token for %s yet: %s: %s", key, type(outcome).__name__, outcome)
+                # The type only: azure-core's DecodeError quotes the response body, and a token
+                # response cut short would put part of a token in the log.
+                _LOGGER.warning("no token for %s yet: %s", key, type(outcome).__name__)
 
     def readiness(self) -> Readiness:
         """Ready once every key holds a valid token; never waits.

@@ -237,4 +237,6 @@ async def test_a_failed_warm_up_is_retried_by_the_probe_alone(
         tokens.fault = Fault.NONE
         assert await until_ready(service) == {"ready": True, "waiting_for": []}
         assert services.seen == []  # no route was called: the probes fetched the tokens
-        await service.stop()
+        _, stderr = await service.stop()
+    for key in KEYS:  # each failure logged by its key and type, never with the response body it quotes
+        assert f"no token for {key} yet: ClientAuthenticationError\n" in stderr
