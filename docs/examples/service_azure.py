@@ -207,8 +207,8 @@ class AzureServices:
 
         In this order because a client that is still finishing a request may ask the credential
         for a token: closed first, the credential would reopen its HTTP session for it, and
-        nothing would close that one. The wrapper cancels its background refreshes before it
-        closes the credential, so none runs on a closed one.
+        nothing would close that one. The wrapper cancels its background refreshes, and the token
+        provider's, before it closes the credential, so none runs on a closed one.
         """
         if self._warm_up is not None:
             self._warm_up.cancel()
