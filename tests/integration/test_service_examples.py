@@ -161,16 +161,6 @@ def bearer_tokens(services: Services) -> set[str]:
 
 
 @pytest.fixture
-async def services(tmp_path: Path) -> AsyncIterator[Services]:
-    server = Services(tmp_path)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
-@pytest.fixture
 def ca_bundle(emulator: Emulator, services: Services, tmp_path: Path) -> Path:
     """Both emulators' certificate authorities, for the example's ``SSL_CERT_FILE``."""
     bundle = tmp_path / "ca-bundle.pem"
