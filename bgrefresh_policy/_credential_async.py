@@ -83,12 +83,17 @@ class BackgroundRefreshCredential(CredentialFace[AsyncTokenProvider], LoopFace):
 
     async def close(self) -> None:
         """Start no background refresh or idle timer from now on, cancel and await the refreshes this
-        wrapper started, then close the wrapped credential, as azure-identity's wrapping credentials
-        (``ChainedTokenCredential``, ``DefaultAzureCredential``) close the ones they hold.
+        wrapper and the policies and providers built on it started, then close the wrapped
+        credential, as azure-identity's wrapping credentials (``ChainedTokenCredential``,
+        ``DefaultAzureCredential``) close the ones they hold.
 
-        Policies built on the wrapper close with their clients. Calls after this wait for a token
-        inline. Sets ``closed``. Safe to call more than once.
+        Those policies and providers are closed too: none calls a closed credential in the
+        background. Calls after this wait for a token inline. Sets ``closed``. Safe to call more
+        than once.
         """
+        for face in self._lent_faces():
+            if isinstance(face, LoopFace):  # all are: _lend refuses a sync policy
+                await face._aclose_refreshes()
         await self._aclose_refreshes()
         close = getattr(self._credential, "close", None)
         if callable(close):

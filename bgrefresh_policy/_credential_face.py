@@ -9,6 +9,7 @@ themselves, on the same engine, so that no refresh ever waits on a refresh of it
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Collection
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -68,6 +69,9 @@ class CredentialFace(Face, Generic[CredentialT]):
         # The keys plain calls were served for: what refresh_when_idle keeps fresh. Added to under
         # the GIL (a set's add is atomic); read as a snapshot.
         self._served: set[TokenKey] = set()
+        # The policies and providers built on the wrapper: its close() closes them too, since a
+        # provider has no close() of its own and they all call the credential it closes.
+        self._lent: weakref.WeakSet[Face] = weakref.WeakSet()
         self._new_runtime()
         if refresh_when_idle:
             self._refresh_when_idle = True
@@ -115,10 +119,11 @@ class CredentialFace(Face, Generic[CredentialT]):
 
     # --- lent to policies and providers ---------------------------------------------------
 
-    def _lend(self, *, asynchronous: bool, taken: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    def _lend(self, borrower: Face, *, asynchronous: bool, taken: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         """What a policy or provider built on this wrapper uses: the wrapped credential, and its
         options (``take_options``'s, checked) with the wrapper's refresh options, its own
         ``on_refresh`` or else the wrapper's, and ``refresh_when_idle`` if either asks for it.
+        The wrapper's ``close()`` closes ``borrower``'s refreshes too (see :meth:`_lent_faces`).
 
         :raises TypeError: a sync policy given an async wrapper, or the other way round.
         :raises ValueError: an option that differs from the wrapper's (see ``check_options_of_wrapper``).
@@ -128,6 +133,7 @@ class CredentialFace(Face, Generic[CredentialT]):
             raise TypeError(f"{self!r} is for {'async' if self._ASYNCHRONOUS else 'sync'} code: use {wanted}'s")
         held = self._store.options
         check_options_of_wrapper(checked_refresh_options(taken, wait_limit=None), held)
+        self._lent.add(borrower)
         lent = {
             **taken,
             **{name: getattr(held, name) for name in RefreshOptions.__slots__},
@@ -135,3 +141,7 @@ class CredentialFace(Face, Generic[CredentialT]):
             "refresh_when_idle": taken["refresh_when_idle"] or self._refresh_when_idle,
         }
         return self._credential, lent
+
+    def _lent_faces(self) -> list[Face]:
+        """The policies and providers built on the wrapper that are still alive, for ``close()``."""
+        return list(self._lent)

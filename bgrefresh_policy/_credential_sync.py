@@ -112,14 +112,18 @@ class BackgroundRefreshCredential(CredentialFace[TokenProvider], ThreadFace):
 
     def close(self) -> None:
         """Start no background refresh or idle timer from now on, join the refreshes this wrapper
-        started, then close the wrapped credential, as azure-identity's wrapping credentials
-        (``ChainedTokenCredential``, ``DefaultAzureCredential``) close the ones they hold.
+        and the policies and providers built on it started, then close the wrapped credential, as
+        azure-identity's wrapping credentials (``ChainedTokenCredential``, ``DefaultAzureCredential``)
+        close the ones they hold.
 
         A thread cannot be stopped in the middle of a credential call, so this waits at most
-        ``refresh_timeout`` seconds for each; one still running then ends on its own. Policies
-        built on the wrapper close with their clients. Calls after this wait for a token inline.
-        Sets ``closed``. Safe to call more than once.
+        ``refresh_timeout`` seconds for each; one still running then ends on its own. Those
+        policies and providers are closed too: none calls a closed credential in the background.
+        Calls after this wait for a token inline. Sets ``closed``. Safe to call more than once.
         """
+        for face in self._lent_faces():
+            if isinstance(face, ThreadFace):  # all are: _lend refuses an async policy
+                face._close_refreshes()
         self._close_refreshes()
         close = getattr(self._credential, "close", None)
         if callable(close):

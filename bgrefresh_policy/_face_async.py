@@ -45,11 +45,15 @@ class LoopFace(Face):
 
     async def __aexit__(
         self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
     ) -> None:
-        """Close (see ``close()``)."""
+        """Close (see ``close()``).
+
+        The defaults are azure-core's credential protocols': without them a type checker refuses
+        a credential wrapper where an Azure SDK client takes a credential.
+        """
         await self.close()
 
     # Whether the WARNING about a sync credential was logged (see _ask).

@@ -46,11 +46,15 @@ class ThreadFace(Face):
 
     def __exit__(
         self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
     ) -> None:
-        """Close (see ``close()``)."""
+        """Close (see ``close()``).
+
+        The defaults are azure-core's credential protocols': without them a type checker refuses
+        a credential wrapper where an Azure SDK client takes a credential.
+        """
         self.close()
 
     # What the messages about the wrong kind of credential call this face and suggest instead.

@@ -113,7 +113,7 @@ class PolicyBase(Face):
         taken = take_options(kwargs, PolicyOptions, caller=type(self).__name__, others_allowed=True)
         options = checked_refresh_options(taken, wait_limit=self._WAIT_LIMIT)
         if is_wrapper(credential):
-            credential, taken = credential._lend(asynchronous=self._ASYNCHRONOUS, taken=taken)
+            credential, taken = credential._lend(self, asynchronous=self._ASYNCHRONOUS, taken=taken)
             options = checked_refresh_options(taken, wait_limit=self._WAIT_LIMIT)
         else:
             warn_if_inline_only(options.min_validity)  # a wrapper's were judged when it was made

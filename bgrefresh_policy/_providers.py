@@ -31,9 +31,9 @@ def _face(face_class: type[CredentialFace[Any]], credential: Any, options: dict[
     checked_refresh_options(taken, wait_limit=face_class._WAIT_LIMIT)
     share_tokens = taken.pop("share_tokens")
     del taken["enable_cae"]  # asked for with each call
-    if is_wrapper(credential):
-        credential, taken = credential._lend(asynchronous=face_class._ASYNCHRONOUS, taken=taken)
     face = face_class.__new__(face_class)
+    if is_wrapper(credential):
+        credential, taken = credential._lend(face, asynchronous=face_class._ASYNCHRONOUS, taken=taken)
     if not share_tokens:
         face._share_tokens = False  # read by __init__: an engine of its own
     face_class.__init__(face, credential, **taken)

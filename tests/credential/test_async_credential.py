@@ -15,6 +15,7 @@ import pytest
 import trio
 import trio.lowlevel
 from azure.core.credentials import AccessToken, AccessTokenInfo
+from azure.core.credentials_async import AsyncSupportsTokenInfo, AsyncTokenCredential
 from azure.core.exceptions import ClientAuthenticationError
 from azure.core.pipeline import AsyncPipeline
 from azure.core.pipeline.policies import AsyncBearerTokenCredentialPolicy
@@ -235,6 +236,43 @@ def test_close_closes_the_wrapped_credential_after_cancelling_its_refreshes(cloc
 
     run("asyncio", main)
     assert closed == ["inner, 1 cancelled"]
+
+
+def test_close_cancels_the_refresh_of_a_provider_built_on_the_wrapper_before_closing_the_credential(
+    clock: FakeClock,
+) -> None:
+    closed: list[str] = []
+
+    class Closing(ScriptedCredential):
+        async def close(self) -> None:
+            closed.append(f"inner, {self.cancelled} cancelled")
+
+    inner = Closing(clock=clock)
+
+    async def main() -> None:
+        wrapper = wrapper_for(inner, clock)
+        provider = bgrefresh_policy.aio.get_bearer_token_provider(wrapper, SCOPE)  # has no close() of its own
+        assert await provider() == "token-1"
+        clock.advance(PRIME_AGE)
+        inner.gate = asyncio.Event()  # never opened: the wrapper's close() must cancel it
+        assert await provider() == "token-1"  # the provider's background refresh, held
+        await turns("asyncio")
+        assert len(inner.calls) == 2
+        await wrapper.close()
+
+    run("asyncio", main)
+    assert closed == ["inner, 1 cancelled"]
+
+
+def test_the_wrapper_is_azure_cores_async_credential_for_a_type_checker_too(clock: FakeClock) -> None:
+    """mypy checks the two assignments: azure-core's protocols give ``__aexit__`` defaults, as the wrapper must."""
+    wrapper = bgrefresh_policy.aio.BackgroundRefreshCredential(ScriptedCredential(clock=clock))
+    as_credential: AsyncTokenCredential = wrapper
+    as_token_info: AsyncSupportsTokenInfo = wrapper
+    assert isinstance(as_credential, AsyncTokenCredential)
+    assert isinstance(as_token_info, AsyncSupportsTokenInfo)
+    run("asyncio", as_credential.__aexit__)  # with no arguments, as the protocol allows
+    assert wrapper.closed
 
 
 def test_the_sync_wrapper_is_refused_by_the_async_faces(clock: FakeClock) -> None:

@@ -72,6 +72,34 @@ def test_a_provider_on_the_wrapper_serves_the_wrappers_token(
     assert len(sync_inner.calls) == 1
 
 
+def test_close_joins_the_refresh_of_a_provider_built_on_the_wrapper_before_closing_the_credential(
+    clock: FakeClock,
+) -> None:
+    closed: list[str] = []
+
+    class Closing(SyncScriptedCredential):
+        def close(self) -> None:
+            closed.append(f"inner, {self.finished} finished")
+
+    inner = Closing(clock=clock)
+    wrapper = bgrefresh_policy.BackgroundRefreshCredential(inner)
+    wrapper._store.clock, wrapper._store.draw_jitter = clock, no_jitter
+    provider = get_bearer_token_provider(wrapper, SCOPE)  # has no close() of its own
+    assert provider() == "token-1"
+    clock.advance(PRIME_AGE)
+    gate = inner.gate = threading.Event()
+    assert provider() == "token-1"  # the provider's background refresh, held
+    eventually(lambda: blocked_in_wait(gate) == 1)
+    closer = threading.Thread(target=wrapper.close)
+    closer.start()
+    runner: Any = wrapper._runner  # close() waits on its condition for the refresh thread to end
+    eventually(lambda: closed or (runner._ended is not None and len(runner._ended._waiters) == 1))
+    assert closed == []  # close() waits for the provider's refresh before closing the credential
+    gate.set()
+    closer.join(10)
+    assert closed == ["inner, 2 finished"]
+
+
 def test_azure_cores_own_policy_on_the_wrapper_does_not_wait_for_a_held_refresh() -> None:
     """What any Azure SDK client given ``credential=wrapper`` does: azure-core's plain policy asks the wrapper.
 

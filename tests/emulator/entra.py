@@ -41,7 +41,9 @@ class TokenEndpoint:
 
     Configure per test: ``lifetime`` and ``refresh_in`` (seconds), ``latency`` (seconds before
     answering) and ``fault``. ``requests`` counts token requests; ``issued`` maps every access
-    token handed out to its expiry and the claims it was requested with.
+    token handed out to its expiry and the claims it was requested with. A token ends with
+    ``@<tenant>``, the tenant it was asked for, which the Storage emulator
+    (:mod:`tests.emulator.services`) reads as a real account reads the token's claims.
 
     :meth:`hold` makes token requests wait until :meth:`release`, so a test can show what
     happened while one was under way (``held`` counts the requests waiting now), without
@@ -120,12 +122,13 @@ class TokenEndpoint:
         if fault is not Fault.NONE:
             self.failed += 1
             return await self._misbehave(request, fault)
-        token = secrets.token_urlsafe(24)
+        tenant = request.match_info["tenant"]
+        token = f"{secrets.token_urlsafe(24)}@{tenant}"
         claims = form.get("claims")
         self.issued[token] = IssuedToken(
             expires_on=time.time() + self.lifetime,
             claims=str(claims) if claims else None,
-            tenant=request.match_info["tenant"],
+            tenant=tenant,
             scope=str(form.get("scope", "")),
         )
         body: dict[str, Any] = {
