@@ -4,6 +4,7 @@ the requests waiting on it act on."""
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, NamedTuple, NoReturn
@@ -22,6 +23,7 @@ __all__ = [
     "RefreshTimeoutError",
     "SyncFetch",
     "Verdict",
+    "described",
     "record_outcome",
 ]
 
@@ -141,3 +143,24 @@ def record_outcome(finish: Finish, result: Any, error: BaseException | None) -> 
         return finish(result, error), None
     except Exception as exc:  # noqa: BLE001 - handed to the waiters, and to the runner to report
         return Recorded(Verdict(None, exc, exc.__traceback__)), exc
+
+
+# A run of token characters (base64url, JWT dots) long enough to be a token or a part of one; a
+# GUID (a correlation or trace id, which support asks for) is left as it is.
+_TOKENISH = re.compile(
+    r"(?<![\w.-])(?![0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b)"
+    r"[\w-]{24,}(?:\.[\w-]+)*"
+)
+
+
+def described(error: BaseException) -> str:
+    """``error``'s type and message for a log line, with anything token-like in it cut out.
+
+    A credential's error may quote the token endpoint's answer: azure-core's ``DecodeError``
+    carries the body of a response it could not parse, which for one cut off in the middle holds
+    part of a token.
+
+    :param error: the refresh's error.
+    :return: ``Type: message``, each token-like run replaced with ``<redacted>``.
+    """
+    return f"{type(error).__name__}: {_TOKENISH.sub('<redacted>', str(error))}"

@@ -29,6 +29,7 @@ from ._outcome import (
     RefreshTimedOut,
     RefreshTimeoutError,
     Verdict,
+    described,
 )
 
 __all__ = ["Finished", "TokenStore"]
@@ -451,21 +452,19 @@ class TokenStore:
         elif completion is Completion.FAILED:
             assert error is not None
             if isinstance(error, RefreshAbandoned):
-                _LOGGER.debug("token refresh for %s abandoned: %s", key.scopes, error)
+                _LOGGER.debug("token refresh for %s abandoned (%s)", key.scopes, described(error))
             elif background:
                 _LOGGER.warning(
-                    "background token refresh for %s failed (%s: %s); next attempt in %.0f s at the earliest",
+                    "background token refresh for %s failed (%s); next attempt in %.0f s at the earliest",
                     key.scopes,
-                    type(error).__name__,
-                    error,
+                    described(error),
                     delay,
                 )
             elif current is not None and current.expires_on > now:
                 _LOGGER.warning(
-                    "token refresh for %s failed (%s: %s); using the current token, valid for %.0f s more",
+                    "token refresh for %s failed (%s); using the current token, valid for %.0f s more",
                     key.scopes,
-                    type(error).__name__,
-                    error,
+                    described(error),
                     current.expires_on - now,
                 )
 
