@@ -48,7 +48,7 @@ class AsyncFakeCredential(FakeCredentialBase):
 
     The async counterpart of :class:`~bgrefresh_policy.testing.FakeCredential`, with the same
     options and controls; a held or hung call waits on the loop it was made on, and ends if it is
-    cancelled (counted in :attr:`cancelled`). :meth:`release` may be called from any thread.
+    cancelled (counted in ``cancelled``). :meth:`release` may be called from any thread.
 
     :keyword float lifetime: seconds each token is valid from its issue: :data:`FRESH` (the
         default), :data:`DUE` or :data:`EXPIRING`, or any number.
@@ -120,7 +120,7 @@ class AsyncFakeCredential(FakeCredentialBase):
         await self._wait_until(lambda: len(self._calls) >= count)
 
     async def close(self) -> None:
-        """Record that the credential was closed (:attr:`closed`)."""
+        """Record that the credential was closed (``closed``)."""
         self.closed = True
 
     async def __aenter__(self) -> AsyncFakeCredential:

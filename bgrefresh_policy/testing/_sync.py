@@ -87,7 +87,7 @@ class FakeCredential(FakeCredentialBase):
         self._wait_until(lambda: len(self._calls) >= count, timeout=timeout)
 
     def close(self) -> None:
-        """Record that the credential was closed (:attr:`closed`)."""
+        """Record that the credential was closed (``closed``)."""
         self.closed = True
 
     def __enter__(self) -> FakeCredential:
