@@ -156,9 +156,9 @@ class BackgroundRefreshCredential(CredentialFace, LoopFace):
 
     async def __aexit__(
         self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
     ) -> None:
         """Close the wrapper and the wrapped credential (see :meth:`close`)."""
         await self.close()
