@@ -12,7 +12,7 @@ from .import_cost import import_cost
 from .scenarios import clients_on_one_credential, many_cycles, refresh_burst
 from .starter import starter_cost
 from .sync_scenarios import sync_refresh_burst
-from .wrapper import async_wrapper_rows, sync_wrapper_rows
+from .wrapper import POLICY, WRAPPER, async_wrapper_rows, sync_wrapper_rows
 
 __all__ = ["SECTIONS", "Section"]
 
@@ -198,19 +198,22 @@ async def _wrapper(args: argparse.Namespace, report: Report) -> None:
         f"bearer policy on the wrapper, against this package's policy; Pipeline.run, {args.rounds} interleaved "
         f"rounds of {args.batch}; ratio = plain policy on the wrapper / bgrefresh",
         refreshing,
-        subject="plain policy on the wrapper",
+        subject=WRAPPER,
+        baseline=POLICY,
     )
 
 
+# Weights: each section's seconds in a run with the defaults on the 2-core development machine
+# (6 min 08 s in all), which the progress line scales by the pace of the run at hand.
 SECTIONS = [
-    Section("1-2. async latency across a refresh, no-op and aiohttp transports", 0.0, _refresh_bursts),
-    Section("3. async, the cost of a request with a valid token", 0.0, _async_hot_path),
-    Section("4. many compressed refresh cycles", 0.0, _many_cycles),
-    Section("5-6. sync latency across a refresh, no-op and requests transports", 0.0, _sync_refresh_bursts),
-    Section("7. sync, the cost of a request with a valid token", 0.0, _sync_hot_path),
-    Section("8. the request that starts a background refresh", 0.0, _starter),
-    Section("9. memory per policy", 0.0, _memory),
-    Section("10. import, each side in a new interpreter", 0.0, _imports),
-    Section("11. ten clients on one credential", 0.0, _ten_clients),
-    Section("12-13. the credential wrapper: get_token_info, and a pipeline during a refresh", 0.0, _wrapper),
+    Section("1-2. async latency across a refresh, no-op and aiohttp transports", 42.0, _refresh_bursts),
+    Section("3. async, the cost of a request with a valid token", 29.0, _async_hot_path),
+    Section("4. many compressed refresh cycles", 58.0, _many_cycles),
+    Section("5-6. sync latency across a refresh, no-op and requests transports", 35.0, _sync_refresh_bursts),
+    Section("7. sync, the cost of a request with a valid token", 40.0, _sync_hot_path),
+    Section("8. the request that starts a background refresh", 20.0, _starter),
+    Section("9. memory per policy", 2.0, _memory),
+    Section("10. import, each side in a new interpreter", 47.0, _imports),
+    Section("11. ten clients on one credential", 0.5, _ten_clients),
+    Section("12-13. the credential wrapper: get_token_info, and a pipeline during a refresh", 70.0, _wrapper),
 ]
