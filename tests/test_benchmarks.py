@@ -31,11 +31,11 @@ def test_help_names_the_extra_the_root_and_readable_metavars(capsys: pytest.Capt
     assert 'Needs the "bench" extra (python -m pip install -e ".[bench]")' in text
     assert "must run from the repository's root" in text
     assert '"No module named benchmarks"' in text
-    for shown in ("--refresh-latency S", "--burst N", "--rounds N", "--json FILE"):
-        assert shown in text
-    shown = re.findall(r"--([\w-]+) ([A-Z_]+)", text)
-    assert len(shown) > 10
-    assert not [name for name, metavar in shown if metavar == name.upper().replace("-", "_")]  # no REFRESH_LATENCY
+    for option in ("--refresh-latency S", "--burst N", "--rounds N", "--json FILE"):
+        assert option in text
+    metavars = re.findall(r"--([\w-]+) ([A-Z_]+)", text)
+    assert len(metavars) > 10
+    assert not [name for name, metavar in metavars if metavar == name.upper().replace("-", "_")]  # no REFRESH_LATENCY
 
 
 @pytest.mark.parametrize(
