@@ -12,10 +12,11 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from azure.core.pipeline.transport import AsyncHttpResponse, AsyncHttpTransport, HttpResponse, HttpTransport
+from azure.core.pipeline.transport import AsyncHttpResponse, HttpResponse
 from azure.core.utils import case_insensitive_dict
 
-from .harness import TOKEN
+from .harness import TOKEN, NoopTransport
+from .sync_scenarios import SyncNoopTransport
 
 __all__ = ["AUTHORITY", "CLIENT_ID", "TENANT_ID", "AsyncEntraTransport", "EntraTransport", "identity_kwargs"]
 
@@ -61,50 +62,18 @@ class _AsyncJson(_Json, AsyncHttpResponse):
     pass
 
 
-class EntraTransport(HttpTransport):  # type: ignore[type-arg]
-    """Answers a sync credential's requests; counts them."""
-
-    def __init__(self) -> None:
-        self.requests = 0
+class EntraTransport(SyncNoopTransport):
+    """Answers a sync credential's requests."""
 
     def send(self, request: Any, **kwargs: Any) -> Any:
-        self.requests += 1
         return _SyncJson(request)
 
-    def open(self) -> None:
-        pass
 
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> EntraTransport:
-        return self
-
-    def __exit__(self, *args: object) -> None:
-        pass
-
-
-class AsyncEntraTransport(AsyncHttpTransport):  # type: ignore[type-arg]
-    """Answers an async credential's requests; counts them."""
-
-    def __init__(self) -> None:
-        self.requests = 0
+class AsyncEntraTransport(NoopTransport):
+    """Answers an async credential's requests."""
 
     async def send(self, request: Any, **kwargs: Any) -> Any:
-        self.requests += 1
         return _AsyncJson(request)
-
-    async def open(self) -> None:
-        pass
-
-    async def close(self) -> None:
-        pass
-
-    async def __aenter__(self) -> AsyncEntraTransport:
-        return self
-
-    async def __aexit__(self, *args: object) -> None:
-        pass
 
 
 def identity_kwargs(transport: Any) -> dict[str, Any]:
