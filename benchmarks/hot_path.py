@@ -143,9 +143,12 @@ def _no_collection() -> Iterator[None]:
             gc.enable()
 
 
-def ratios(samples: dict[str, list[float]]) -> dict[str, Any]:
-    """Per-round ratios bgrefresh / azure-core (and bgrefresh / floor when there is one), summarised."""
-    per_round = [ours / theirs for ours, theirs in zip(samples["bgrefresh"], samples["azure-core"], strict=True)]
+def ratios(
+    samples: dict[str, list[float]], *, subject: str = "bgrefresh", baseline: str = "azure-core"
+) -> dict[str, Any]:
+    """Per-round ratios ``subject`` / ``baseline`` (bgrefresh / azure-core unless told), summarised with
+    each side's median ns (and the floor's, when there is one)."""
+    per_round = [ours / theirs for ours, theirs in zip(samples[subject], samples[baseline], strict=True)]
     summary: dict[str, Any] = {
         "ns": {name: statistics.median(values) for name, values in samples.items()},
         "ratio": {"min": min(per_round), "median": statistics.median(per_round), "max": max(per_round)},
@@ -153,7 +156,33 @@ def ratios(samples: dict[str, list[float]]) -> dict[str, Any]:
     return summary
 
 
-async def _interleave_async(timers: dict[str, Callable[[], Awaitable[float]]], rounds: int) -> dict[str, list[float]]:
+def timed_async(call: Callable[[], Awaitable[Any]], batch: int) -> Callable[[], Awaitable[float]]:
+    """A timer of ``batch`` awaited calls: ns per call, the collector off (see :func:`_no_collection`)."""
+
+    async def timed() -> float:
+        with _no_collection():
+            start = time.perf_counter()
+            for _ in range(batch):
+                await call()
+            return (time.perf_counter() - start) / batch * 1e9
+
+    return timed
+
+
+def timed_sync(call: Callable[[], Any], batch: int) -> Callable[[], float]:
+    """A timer of ``batch`` calls: ns per call, the collector off (see :func:`_no_collection`)."""
+
+    def timed() -> float:
+        with _no_collection():
+            start = time.perf_counter()
+            for _ in range(batch):
+                call()
+            return (time.perf_counter() - start) / batch * 1e9
+
+    return timed
+
+
+async def interleave_async(timers: dict[str, Callable[[], Awaitable[float]]], rounds: int) -> dict[str, list[float]]:
     names = list(timers)
     samples: dict[str, list[float]] = {name: [] for name in names}
     for index in range(rounds):
@@ -162,7 +191,7 @@ async def _interleave_async(timers: dict[str, Callable[[], Awaitable[float]]], r
     return samples
 
 
-def _interleave_sync(timers: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
+def interleave_sync(timers: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
     names = list(timers)
     samples: dict[str, list[float]] = {name: [] for name in names}
     for index in range(rounds):
@@ -171,11 +200,11 @@ def _interleave_sync(timers: dict[str, Callable[[], float]], rounds: int) -> dic
     return samples
 
 
-async def _run_async(pipeline: AsyncPipeline[Any, Any]) -> Any:
+async def run_async(pipeline: AsyncPipeline[Any, Any]) -> Any:
     return await pipeline.run(_http_request())
 
 
-def _run_sync(pipeline: Pipeline[Any, Any]) -> Any:
+def run_sync(pipeline: Pipeline[Any, Any]) -> Any:
     return pipeline.run(_http_request())
 
 
@@ -195,22 +224,12 @@ async def async_hot_path(*, rounds: int, batch: int) -> dict[str, Any]:
     for pipeline in pipelines.values():
         await pipeline.run(HttpRequest("GET", "https://bench.invalid/resource"))
 
-    def per_request(call: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[float]]:
-        async def timed() -> float:
-            with _no_collection():
-                start = time.perf_counter()
-                for _ in range(batch):
-                    await call()
-                return (time.perf_counter() - start) / batch * 1e9
-
-        return timed
-
     results: dict[str, Any] = {}
     for what in ("on_request", "send"):
-        timers = {name: per_request(partial(getattr(p, what), request)) for name, p in policies.items()}
-        results[what] = ratios(await _interleave_async(timers, rounds))
-    run_timers = {name: per_request(partial(_run_async, p)) for name, p in pipelines.items()}
-    results["pipeline"] = ratios(await _interleave_async(run_timers, rounds))
+        timers = {name: timed_async(partial(getattr(p, what), request), batch) for name, p in policies.items()}
+        results[what] = ratios(await interleave_async(timers, rounds))
+    run_timers = {name: timed_async(partial(run_async, p), batch) for name, p in pipelines.items()}
+    results["pipeline"] = ratios(await interleave_async(run_timers, rounds))
     for policy in [*policies.values(), *in_pipelines.values()]:
         if hasattr(policy, "close"):
             await policy.close()
@@ -233,16 +252,6 @@ def sync_hot_path(*, rounds: int, batch: int, threads: int) -> dict[str, Any]:
     for pipeline in pipelines.values():
         pipeline.run(HttpRequest("GET", "https://bench.invalid/resource"))
 
-    def per_request(call: Callable[[], Any]) -> Callable[[], float]:
-        def timed() -> float:
-            with _no_collection():
-                start = time.perf_counter()
-                for _ in range(batch):
-                    call()
-                return (time.perf_counter() - start) / batch * 1e9
-
-        return timed
-
     def threaded(pipeline: Pipeline[Any, Any]) -> Callable[[], float]:
         per_thread = max(1, batch // threads)
         pool = ThreadPoolExecutor(threads)
@@ -253,7 +262,7 @@ def sync_hot_path(*, rounds: int, batch: int, threads: int) -> dict[str, Any]:
             def work() -> None:
                 barrier.wait()
                 for _ in range(per_thread):
-                    _run_sync(pipeline)
+                    run_sync(pipeline)
 
             with _no_collection():
                 futures = [pool.submit(work) for _ in range(threads)]
@@ -269,12 +278,12 @@ def sync_hot_path(*, rounds: int, batch: int, threads: int) -> dict[str, Any]:
 
     results: dict[str, Any] = {}
     for what in ("on_request", "send"):
-        sync_timers = {name: per_request(partial(getattr(p, what), request)) for name, p in policies.items()}
-        results[what] = ratios(_interleave_sync(sync_timers, rounds))
-    run_timers = {name: per_request(partial(_run_sync, p)) for name, p in pipelines.items()}
-    results["pipeline"] = ratios(_interleave_sync(run_timers, rounds))
+        sync_timers = {name: timed_sync(partial(getattr(p, what), request), batch) for name, p in policies.items()}
+        results[what] = ratios(interleave_sync(sync_timers, rounds))
+    run_timers = {name: timed_sync(partial(run_sync, p), batch) for name, p in pipelines.items()}
+    results["pipeline"] = ratios(interleave_sync(run_timers, rounds))
     results[f"pipeline, {threads} threads"] = ratios(
-        _interleave_sync({name: threaded(p) for name, p in pipelines.items()}, max(4, rounds // 4))
+        interleave_sync({name: threaded(p) for name, p in pipelines.items()}, max(4, rounds // 4))
     )
     for policy in [*policies.values(), *in_pipelines.values()]:
         if hasattr(policy, "close"):

@@ -93,6 +93,15 @@ def test_the_demo_without_aiohttp_names_the_extra_and_help_still_works(
     assert exited.value.code == 0
 
 
+def test_plot_to_a_format_matplotlib_does_not_write_is_refused_before_the_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for name in ("chart.xyz", "chart"):
+        err = usage_error(demo_main, ["--plot", str(tmp_path / name)], capsys)
+        assert f"cannot write {tmp_path / name}: its suffix names the format, and matplotlib writes" in err
+        assert "jpg" in err
+
+
 def test_plot_to_a_place_that_cannot_be_written_is_refused_before_the_run(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -10,6 +10,9 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 
+from bgrefresh_policy._demo.load import Pace, Run, Sample
+from bgrefresh_policy._demo.report import pace_notes, plot, seconds_text, timeline
+
 
 def test_demo_short_run_prints_table_timeline_and_writes_a_png(tmp_path: Path) -> None:
     chart = tmp_path / "latency.png"
@@ -73,7 +76,6 @@ def test_chart_marks_due_and_arrival_gives_each_p99_and_a_scale_per_panel() -> N
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bgrefresh_policy._demo.load import Run, Sample
     from bgrefresh_policy._demo.report import figure
 
     stalled = [Sample(t / 10, 0.9 if 25 <= t < 35 else 0.001, 200) for t in range(60)]
@@ -91,5 +93,65 @@ def test_chart_marks_due_and_arrival_gives_each_p99_and_a_scale_per_panel() -> N
         assert new == pytest.approx([3.4])
         assert bottom.get_ylim()[1] < 5  # its own scale: milliseconds, not azure-core's 900
         assert top.get_ylim()[1] > 800
+        for panel in (top, bottom):  # each panel explains its own lines
+            legend = panel.get_legend()
+            assert legend is not None
+            assert {text.get_text() for text in legend.get_texts()} == {"request", "token due", "new token"}
     finally:
         plt.close(chart)
+
+
+def _two_runs() -> dict[str, Run]:
+    samples = [Sample(t / 10, 0.001, 200) for t in range(10)]
+    return {"azure-core policy": Run(samples, 1, [-0.1]), "background refresh": Run(samples, 1, [-0.1])}
+
+
+@pytest.mark.parametrize(
+    ("name", "magic"),
+    [("chart.jpg", b"\xff\xd8\xff"), ("chart.svg", b"<?xml"), ("chart.pdf", b"%PDF"), ("chart.PNG", b"\x89PNG")],
+)
+def test_the_chart_is_written_in_the_format_its_suffix_names(tmp_path: Path, name: str, magic: bytes) -> None:
+    path = tmp_path / name
+    plot(_two_runs(), str(path), duration=1.0, due_after=0.5)
+    assert path.read_bytes().startswith(magic)
+
+
+def test_a_run_shorter_than_a_second_is_shown_in_its_own_seconds() -> None:
+    axis = timeline(_two_runs(), 0.5).splitlines()[-1]
+    assert axis.split() == ["0", "s", "0.5", "s"]
+    assert seconds_text(0.5) == "0.5 s"
+    assert seconds_text(8.0) == "8 s"
+
+
+def test_a_generator_that_fell_behind_says_how_far_and_one_that_kept_up_says_nothing() -> None:
+    samples = [Sample(0.0, 0.001, 200)]
+    kept_up = Run(samples, 1, [], Pace(planned=100, issued=100, worst_lag=0.004))
+    late = Run(samples, 1, [], Pace(planned=100, issued=100, worst_lag=0.25))
+    skipping = Run(samples, 1, [], Pace(planned=1000, issued=600, worst_lag=0.999))
+    assert pace_notes({"azure-core policy": kept_up}) == ""
+    notes = pace_notes({"azure-core policy": late, "background refresh": skipping}).splitlines()
+    assert notes[0].startswith("note: the load generator fell behind for azure-core policy: it issued 100 requests")
+    assert "up to 250 ms after their scheduled time." in notes[0]
+    assert (
+        "up to 999 ms after their scheduled time; 400 of the 1000 planned were skipped, more than 1 s late"
+        in (notes[1])
+    )
+
+
+def test_a_rate_beyond_the_machine_ends_on_time_and_says_the_generator_fell_behind() -> None:
+    # The command line: it used to create 300 million tasks without yielding. The timeout
+    # is a hang guard only.
+    completed = subprocess.run(
+        [sys.executable, "-m", "bgrefresh_policy", "--rate", "1e9", "--duration", "0.3", "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    out = completed.stdout
+    assert "1e+09 requests/s, at most 64 in flight, 0.3 s per policy" in out
+    notes = re.findall(r"^note: the load generator fell behind for (.+?): it issued (\d+) .*?; (\d+) of", out, re.M)
+    assert [name for name, _, _ in notes] == ["azure-core policy", "background refresh"]
+    for _, issued, skipped in notes:
+        assert int(issued) + int(skipped) == 300_000_000
+    assert re.search(r"^\s+0 s\s+0\.3 s$", out, re.M)

@@ -113,3 +113,29 @@ def test_the_troubleshooting_page_names_every_logger_that_logs() -> None:
     }
     named = set(re.findall(r"``(bgrefresh_policy\.[\w.]+)``", (ROOT / "docs" / "troubleshooting.rst").read_text()))
     assert logging_modules <= named
+
+
+def test_the_testing_pages_example_passes_as_a_users_pytest_file() -> None:
+    # Strict mode: a user's project need not set pytest-asyncio's asyncio_mode = auto, as this one does.
+    example = ROOT / "docs" / "examples" / "test_my_service.py"
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-o", "asyncio_mode=strict", str(example)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "4 passed" in completed.stdout
+
+
+def test_the_observing_example_runs_on_public_names_only() -> None:
+    example = ROOT / "docs" / "examples" / "observe.py"
+    assert "bgrefresh_policy._" not in example.read_text()
+    completed = subprocess.run(
+        [sys.executable, "-W", "error", str(example)], cwd=example.parent, capture_output=True, text=True, timeout=120
+    )
+    assert completed.returncode == 0, completed.stderr
+    events = re.findall(r"^event: (inline|background) (\w+) in", completed.stdout, re.M)
+    assert events == [("inline", "new_token"), ("background", "new_token")]
+    assert '"name": "bgrefresh_policy.refresh_token"' in completed.stdout

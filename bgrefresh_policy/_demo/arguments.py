@@ -54,7 +54,8 @@ def count(text: str) -> int:
 
 
 def check_plot_target(parser: argparse.ArgumentParser, path: str) -> None:
-    """Before a run: matplotlib is installed, and ``path`` can be written; else exit with a usage error.
+    """Before a run: matplotlib is installed, writes the format ``path``'s suffix names, and ``path``
+    can be written; else exit with a usage error.
 
     :param parser: reports the error.
     :param str path: where the chart goes.
@@ -66,3 +67,10 @@ def check_plot_target(parser: argparse.ArgumentParser, path: str) -> None:
         parser.error(f"--plot: cannot write {path}: no such folder, or it is a folder")
     if not os.access(path if os.path.exists(path) else folder, os.W_OK):
         parser.error(f"--plot: cannot write {path}: permission denied")
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    suffix = os.path.splitext(path)[1].lstrip(".").lower()
+    if suffix not in formats:
+        known = ", ".join(sorted(formats))
+        parser.error(f"--plot: cannot write {path}: its suffix names the format, and matplotlib writes {known}")

@@ -16,7 +16,7 @@ from azure.core.rest import HttpRequest
 from .. import AsyncBackgroundRefreshTokenPolicy, RefreshEvent, __version__
 from .arguments import check_plot_target, count, seconds
 from .load import Run, Sample, drive
-from .report import percentile, plot, table, timeline
+from .report import pace_notes, percentile, plot, seconds_text, table, timeline
 
 if TYPE_CHECKING:  # the servers and the credential need aiohttp: the [demo] extra, checked in main()
     from .credential import TokenEndpointCredential
@@ -48,8 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     add("--slow-ms", type=non_negative, default=100.0, metavar="MS", help="latency counted as slow, >= 0")
     add(
         "--plot",
-        metavar="FILE.png",
-        help='also write the latency chart as a PNG (needs matplotlib: the "plot" extra)',
+        metavar="FILE",
+        help=(
+            "also write the latency chart, in the format the suffix names: .png, .jpg, .svg, .pdf and the "
+            'others matplotlib writes (needs matplotlib: the "plot" extra)'
+        ),
     )
     add("--no-progress", action="store_true", help="print no progress line while running")
     add("--events", action="store_true", help="print each refresh event of the background policy as it happens")
@@ -100,7 +103,8 @@ def _progress_printer(name: str, duration: float, enabled: bool) -> Callable[[fl
         done = min(1.0, elapsed / duration)
         bar = "#" * round(done * 20) + "." * (20 - round(done * 20))
         worst = max((s.latency for s in samples), default=0.0) * 1000
-        line = f"{name:<24}[{bar}] {elapsed:4.1f}/{duration:.0f} s {len(samples):6d} done, worst {worst:6.0f} ms"
+        line = f"{name:<24}[{bar}] {elapsed:4.1f}/{seconds_text(duration)} {len(samples):6d} done"
+        line += f", worst {worst:6.0f} ms"
         print(("\r" + line) if interactive else line, end="" if interactive else "\n", flush=True)
         if interactive and elapsed >= duration:
             print()
@@ -130,7 +134,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Run]:
                 await pipeline.run(HttpRequest("GET", base_url + "/resource"), enforce_https=False)
                 before = servers.token_requests
                 t0 = asyncio.get_running_loop().time()
-                samples = await drive(
+                samples, pace = await drive(
                     pipeline,
                     base_url + "/resource",
                     rate=args.rate,
@@ -140,7 +144,7 @@ async def _run(args: argparse.Namespace) -> dict[str, Run]:
                     t0=t0,
                 )
                 arrivals = [moment - t0 for moment in credential.arrivals]
-                results[name] = Run(samples, servers.token_requests - before, arrivals)
+                results[name] = Run(samples, servers.token_requests - before, arrivals, pace)
                 if isinstance(policy, AsyncBackgroundRefreshTokenPolicy):
                     await policy.close()
                 await credential.close()
@@ -160,12 +164,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.plot:
         check_plot_target(parser, args.plot)
     print(
-        f"token endpoint answers in {args.token_latency:.1f} s; a new token is due every {args.refresh_every:.1f} s; "
-        f"{args.rate:.0f} requests/s, at most {args.concurrency} in flight, {args.duration:.0f} s per policy\n"
+        f"token endpoint answers in {seconds_text(args.token_latency)}; a new token is due every "
+        f"{seconds_text(args.refresh_every)}; {args.rate:g} requests/s, at most {args.concurrency} in flight, "
+        f"{seconds_text(args.duration)} per policy\n"
     )
     results = asyncio.run(_run(args))
     print()
     print(table(results, args.slow_ms))
+    notes = pace_notes(results)
+    if notes:
+        print(notes)
     print()
     print(timeline(results, args.duration))
     base_p99 = percentile([s.latency for s in results["azure-core policy"].samples], 0.99) * 1000

@@ -6,9 +6,9 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from .load import Run, Sample
+from .load import MOST_LATE, Run, Sample
 
-__all__ = ["figure", "percentile", "plot", "table", "timeline"]
+__all__ = ["figure", "pace_notes", "percentile", "plot", "seconds_text", "table", "timeline"]
 
 _BLOCKS = " ▁▂▃▄▅▆▇█"
 
@@ -20,6 +20,31 @@ def percentile(values: Sequence[float], q: float) -> float:
     if len(values) == 1:
         return values[0]
     return statistics.quantiles(values, n=1000, method="inclusive")[min(998, max(0, round(q * 1000) - 1))]
+
+
+def seconds_text(value: float) -> str:
+    """Seconds as the command line would take them: ``0.5 s``, ``8 s``, ``2.5 s``."""
+    return f"{value:g} s"
+
+
+def pace_notes(results: dict[str, Run]) -> str:
+    """A warning per run whose load generator fell behind its schedule, saying how far; "" if none."""
+    lines = []
+    for name, run in results.items():
+        pace = run.pace
+        if pace is None or not pace.fell_behind:
+            continue
+        skipped = (
+            f"; {pace.skipped} of the {pace.planned} planned were skipped, more than {seconds_text(MOST_LATE)} late"
+            if pace.skipped
+            else ""
+        )
+        lines.append(
+            f"note: the load generator fell behind for {name}: it issued {pace.issued} requests, up to "
+            f"{pace.worst_lag * 1000:.0f} ms after their scheduled time{skipped}. Its latencies include an "
+            "event loop saturated by the load itself: lower --rate (or --concurrency) to measure the policy."
+        )
+    return "\n".join(lines)
 
 
 def table(results: dict[str, Run], slow_ms: float) -> str:
@@ -56,15 +81,16 @@ def timeline(results: dict[str, Run], duration: float, width: int = 64) -> str:
     for name, row in rows.items():
         cells = "".join(_BLOCKS[round(value / top * (len(_BLOCKS) - 1))] for value in row)
         lines.append(f"{name:<24}|{cells}|")
-    lines.append(f"{'':<24} 0 s{'':>{width - 8}}{duration:.0f} s")
+    end = seconds_text(duration)
+    lines.append(f"{'':<24} 0 s{end:>{width - 3}}")
     return "\n".join(lines)
 
 
 def plot(results: dict[str, Run], path: str, *, duration: float, due_after: float) -> None:
-    """Write the latency chart of :func:`figure` as a PNG (needs matplotlib).
+    """Write the latency chart of :func:`figure` (needs matplotlib), in the format ``path``'s suffix names.
 
     :param results: the runs, by policy name.
-    :param str path: the PNG to write.
+    :param str path: the file to write: ``.png``, ``.jpg``, ``.svg``, ``.pdf``, or another format matplotlib writes.
     :keyword float duration: seconds of load per policy.
     :keyword float due_after: seconds after its arrival that a token falls due.
     """
@@ -74,7 +100,7 @@ def plot(results: dict[str, Run], path: str, *, duration: float, due_after: floa
     import matplotlib.pyplot as plt
 
     chart = figure(results, duration=duration, due_after=due_after)
-    chart.savefig(path, format="png", dpi=100)
+    chart.savefig(path, dpi=100)
     plt.close(chart)
 
 
@@ -106,7 +132,8 @@ def figure(results: dict[str, Run], *, duration: float, due_after: float) -> Any
         axis.set_title(f"{name}: p99 {percentile(ms, 0.99):.1f} ms")
         axis.set_ylabel("latency (ms)")
         axis.set_ylim(bottom=0)
-    axes[0].legend(loc="upper right", fontsize="small")
+    for axis in axes:
+        axis.legend(loc="upper right", fontsize="small")
     axes[-1].set_xlabel("time since start (s)")
     axes[-1].set_xlim(0, duration)
     chart.tight_layout()

@@ -16,7 +16,24 @@ if TYPE_CHECKING:
     from ._protocols import Owner, Runner
 
 
-__all__ = ["RunnerRegistry"]
+__all__ = ["RunnerRegistry", "current_library"]
+
+
+def current_library() -> str:
+    """The async library running the caller: ``"asyncio"`` or ``"trio"``.
+
+    :return: the library's name.
+    :raises RuntimeError: no event loop runs, or another library runs it.
+    """
+    import sniffio
+
+    try:
+        library = sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError as exc:
+        raise RuntimeError("An asyncio or trio event loop is required.") from exc
+    if library not in ("asyncio", "trio"):
+        raise RuntimeError(f"bgrefresh_policy supports asyncio and trio, not {library}")
+    return library
 
 
 class RunnerRegistry:
@@ -79,15 +96,7 @@ class RunnerRegistry:
 
     @staticmethod
     def _library() -> str:
-        import sniffio
-
-        try:
-            library = sniffio.current_async_library()
-        except sniffio.AsyncLibraryNotFoundError as exc:
-            raise RuntimeError("An asyncio or trio event loop is required.") from exc
-        if library not in ("asyncio", "trio"):
-            raise RuntimeError(f"bgrefresh_policy supports asyncio and trio, not {library}")
-        return library
+        return current_library()
 
     def _trio_runner(self, *, create: bool) -> Runner | None:
         import trio

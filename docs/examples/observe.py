@@ -1,20 +1,20 @@
 """Watch a policy's refreshes: on_refresh events, OpenTelemetry spans and metrics, token health.
 
-Runs against the demo's loopback token endpoint and service (``pip install ".[demo]"
-opentelemetry-sdk``), with OpenTelemetry's console exporters:
-``python docs/examples/observe.py``.
+A fake credential from ``bgrefresh_policy.testing`` issues the tokens, and a small aiohttp app
+on 127.0.0.1 answers the requests (``pip install ".[demo]" opentelemetry-sdk``); OpenTelemetry's
+console exporters print what the policy reports: ``python docs/examples/observe.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
 
+from aiohttp import web
 from azure.core.pipeline import AsyncPipeline
 from azure.core.pipeline.transport import AioHttpTransport
 from azure.core.rest import HttpRequest
 from bgrefresh_policy import AsyncBackgroundRefreshTokenPolicy, RefreshEvent
-from bgrefresh_policy._demo.credential import TokenEndpointCredential
-from bgrefresh_policy._demo.servers import DemoServers
+from bgrefresh_policy.testing import DUE, AsyncFakeCredential
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
@@ -39,12 +39,25 @@ def on_refresh(event: RefreshEvent) -> None:
     print(f"event: {mode} {event.outcome.value} in {took}, next at {event.next_attempt_at}")
 
 
+async def serve() -> tuple[web.AppRunner, str]:
+    """A service on 127.0.0.1 that answers every GET /resource with 200; its runner and URL."""
+
+    async def resource(request: web.Request) -> web.Response:
+        return web.json_response({"value": []})
+
+    app = web.Application()
+    app.router.add_get("/resource", resource)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}/resource"
+
+
 async def main() -> None:
-    # Tokens live 239 s: due at once (under azure-core's 300 s window, whatever the jitter), so
-    # the first request waits for one and the second starts a background refresh.
-    servers = DemoServers(token_latency=0.2, token_lifetime=239)
-    url = await servers.start()
-    credential = TokenEndpointCredential(url + "/token")
+    runner, url = await serve()
+    # Tokens already due when they arrive (whatever the jitter), so the first request waits for
+    # one and the second starts a background refresh.
+    credential = AsyncFakeCredential(lifetime=DUE)
     policy = AsyncBackgroundRefreshTokenPolicy(
         credential, "api://demo/.default", on_refresh=on_refresh
     )
@@ -52,12 +65,12 @@ async def main() -> None:
         tracer = trace.get_tracer("example")
         for name in ("first request", "second request"):
             with tracer.start_as_current_span(name):
-                await pipeline.run(HttpRequest("GET", url + "/resource"), enforce_https=False)
+                await pipeline.run(HttpRequest("GET", url), enforce_https=False)
         await policy.wait_for_refreshes()
         print(policy.token_status())
     await policy.close()
     await credential.close()
-    await servers.stop()
+    await runner.cleanup()
 
 
 asyncio.run(main())

@@ -49,6 +49,13 @@ def test_the_async_policy_loads_its_runtime_only_when_a_request_needs_it() -> No
     }
 
 
+def test_the_testing_module_loads_only_when_imported() -> None:
+    assert not {name for name in loaded_after("import bgrefresh_policy") if name.startswith("bgrefresh_policy.testing")}
+    loaded = loaded_after("from bgrefresh_policy.testing import FakeCredential")
+    assert "bgrefresh_policy.testing" in loaded
+    assert not loaded & {"trio", "sniffio", "bgrefresh_policy._policy_async"}  # the async fake's runtime waits
+
+
 def test_the_package_names_both_policies_and_nothing_else() -> None:
     assert {"AsyncBackgroundRefreshTokenPolicy", "BackgroundRefreshTokenPolicy"} <= set(dir(bgrefresh_policy))
     assert bgrefresh_policy.BackgroundRefreshTokenPolicy.__name__ == "BackgroundRefreshTokenPolicy"
