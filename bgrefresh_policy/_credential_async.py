@@ -156,9 +156,12 @@ class BackgroundRefreshCredential(CredentialFace, LoopFace):
 
     async def __aexit__(
         self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
+        # Defaults as azure-core's AsyncTokenCredential protocol declares them: without them the
+        # wrapper is no AsyncTokenCredential to a type checker (kiota's, azure-postgresql-auth's
+        # and Cosmos DB's signatures take one).
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
     ) -> None:
         """Close the wrapper and the wrapped credential (see :meth:`close`)."""
         await self.close()
