@@ -18,15 +18,14 @@ held open at the wrapped credential's gate, after which the new token is what ar
 - Azure Database for PostgreSQL (``azure-postgresql-auth``) and Redis (``redis-entraid``): the
   functions their connections call for a token, since no database server runs here.
 
-The wrapped credential is the tests' Issuer (``token-N@<tenant>``, valid an hour); time moves
-with time-machine.
+The wrapped credential is the tests' Issuer (``token-N@<tenant>``, valid an hour; an unsigned JWT
+standing for it, for the consumers that read claims); time moves with time-machine.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import ssl
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -72,6 +71,7 @@ from tests.integration.reach import (
     token_number,
 )
 from tests.integration.test_client_families import Issuer, SyncIssuer
+from tests.integration.test_token_providers import _trust
 
 pytestmark = pytest.mark.integration
 
@@ -92,10 +92,6 @@ class Tokens:
 
     def presented(self) -> set[str]:
         return set(self.seen)
-
-
-def trust(services: Services) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=services.ca_path)
 
 
 # --- HTTP clients: the twelve families and six more ---------------------------------------------
@@ -218,7 +214,7 @@ async def test_msgraph_and_kiotas_token_provider_go_on_while_the_one_refresh_is_
         # only an AccessToken instance (an AccessTokenInfo would send no token at all).
         authentication = AzureIdentityAuthenticationProvider(wrapper, scopes=[GRAPH_SCOPE], allowed_hosts=["127.0.0.1"])
         # Closed by the test: kiota's middleware wraps it, and closing the client leaves it open.
-        transport = httpx.AsyncHTTPTransport(verify=trust(services))
+        transport = httpx.AsyncHTTPTransport(verify=_trust(services))
         http = GraphClientFactory.create_with_default_middleware(client=httpx.AsyncClient(transport=transport))
         adapter = GraphRequestAdapter(authentication, client=http)
         adapter.base_url = f"{services.url}/v1.0"
@@ -274,7 +270,7 @@ async def kusto_trusting(services: Services, builder: KustoConnectionStringBuild
     CloudSettings.add_to_cache(services.url, CloudSettings.DEFAULT_CLOUD)
     client = AsyncKustoClient(builder)
     await client._session.close()
-    client._session = ClientSession(connector=TCPConnector(ssl=trust(services)))
+    client._session = ClientSession(connector=TCPConnector(ssl=_trust(services)))
     return client
 
 
