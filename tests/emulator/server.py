@@ -11,11 +11,19 @@ from aiohttp import web
 from .arm import ArmService
 from .entra import TokenEndpoint
 
-__all__ = ["CLIENT_ID", "CLIENT_SECRET", "TENANT_ID", "Emulator"]
+__all__ = ["CLIENT_ID", "CLIENT_SECRET", "TENANT_ID", "Emulator", "abort_connections"]
 
 TENANT_ID = "72f988bf-0000-4000-8000-00000000beef"
 CLIENT_ID = "0c0ffee0-0000-4000-8000-00000000cafe"
 CLIENT_SECRET = "emulator-client-secret-do-not-log"  # the value the secrets checks look for
+
+
+def abort_connections(runner: web.AppRunner) -> None:
+    """Drop every open connection of ``runner`` at once, without a TLS goodbye the client may never answer."""
+    server = runner.server
+    for handler in server.connections if server is not None else []:
+        if handler.transport is not None:
+            handler.transport.abort()
 
 
 class _Listener:
@@ -67,11 +75,7 @@ class _Listener:
                 handler.transport.close()
 
     def abort_connections(self) -> None:
-        """Drop every open connection at once, without a TLS goodbye the client may never answer."""
-        server = self._runner.server
-        for handler in server.connections if server is not None else []:
-            if handler.transport is not None:
-                handler.transport.abort()
+        abort_connections(self._runner)
 
     async def stop(self) -> None:
         await self._runner.cleanup()

@@ -5,7 +5,8 @@ error: ARM resource groups, Log Analytics query, Language sentiment, AI Search q
 Configuration key-values, Tables (service and one table), Blob (containers, container and blob
 properties), Queue and Data Lake (properties), Key Vault secrets, keys and certificates, and
 Azure OpenAI's chat completions, for the token providers, and Communication Identity (a user
-and a user's access token).
+and a user's access token); and the seven services of ``sdk_services`` (Cosmos DB, Container
+Registry, AI Inference, Monitor ingestion, Service Bus administration, Kusto, Microsoft Graph).
 Every request's method, path with query and ``Authorization`` header is recorded, so a test can
 tell which token reached the service.
 
@@ -25,6 +26,10 @@ from pathlib import Path
 import trustme
 from aiohttp import web
 from aiohttp.typedefs import Handler
+
+from .sdk_services import EXCHANGED
+from .sdk_services import ROUTES as SDK_ROUTES
+from .server import abort_connections
 
 __all__ = ["STORAGE_TENANT", "VAULT_TENANT", "Seen", "Services"]
 
@@ -185,6 +190,7 @@ async def _communication_user_token(request: web.Request) -> web.Response:
 
 
 _ROUTES: list[tuple[str, str, Handler]] = [
+    *SDK_ROUTES,  # first: Storage's routes take any path of two or three segments
     ("POST", "/identities", _communication_user),
     ("POST", "/identities/{id}/:issueAccessToken", _communication_user_token),
     ("POST", "/openai/deployments/{deployment}/chat/completions", _chat_completion),
@@ -216,6 +222,7 @@ class Services:
     def __init__(self, workdir: Path) -> None:
         self.seen: list[Seen] = []
         self.revoked: set[str] = set()  # Authorization headers Storage and Tables refuse from now on
+        self.exchanged: list[str] = []  # Entra ID tokens Container Registry's token exchange received
         self._ca = trustme.CA()
         self.ca_path = str(workdir / "services-ca.pem")
         self._ca.cert_pem.write_to_path(self.ca_path)
@@ -233,12 +240,14 @@ class Services:
         return [seen.authorization for seen in self.seen]
 
     def forget(self) -> None:
-        """Drop the requests recorded so far."""
+        """Drop the requests (and Container Registry's token exchanges) recorded so far."""
         self.seen.clear()
+        self.exchanged.clear()
 
     async def start(self) -> None:
         app = web.Application(middlewares=[self._record])
         app[REVOKED] = self.revoked
+        app[EXCHANGED] = self.exchanged
         for method, path, handler in _ROUTES:
             app.router.add_route(method, path, handler)
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -249,8 +258,12 @@ class Services:
         await site.start()
         self.url = f"https://127.0.0.1:{self._runner.addresses[0][1]}"
 
-    async def stop(self) -> None:
+    async def stop(self, *, abort: bool = False) -> None:
+        """Stop listening; with ``abort``, drop open connections first (sync clients in other threads,
+        or their background health checks, may hold theirs open past the end)."""
         if self._runner is not None:
+            if abort:
+                abort_connections(self._runner)
             await self._runner.cleanup()
             self._runner = None
 

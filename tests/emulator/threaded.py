@@ -16,6 +16,16 @@ __all__ = ["EmulatorThread", "ServicesThread"]
 T = TypeVar("T")
 
 
+async def _cancel_the_rest() -> None:
+    """Cancel and await what still runs (a handler left hanging by a fault, a connection being
+    accepted), as asyncio.run does."""
+    rest = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in rest:
+        task.cancel()
+    await asyncio.gather(*rest, return_exceptions=True)
+    await asyncio.get_running_loop().shutdown_asyncgens()
+
+
 class EmulatorThread:
     """Serves an :class:`Emulator` from a background thread while the test's threads block on it.
 
@@ -32,15 +42,6 @@ class EmulatorThread:
         """Run ``coroutine`` on the emulator's loop and return its result."""
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
-    @staticmethod
-    async def _cancel_the_rest() -> None:
-        """Cancel and await what still runs (a handler left hanging by a fault), as asyncio.run does."""
-        rest = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-        for task in rest:
-            task.cancel()
-        await asyncio.gather(*rest, return_exceptions=True)
-        await asyncio.get_running_loop().shutdown_asyncgens()
-
     def __enter__(self) -> Emulator:
         self._thread.start()
         self.call(self.emulator.start())
@@ -51,7 +52,7 @@ class EmulatorThread:
     ) -> None:
         try:
             self.call(self.emulator.stop(abort=True))
-            self.call(self._cancel_the_rest())
+            self.call(_cancel_the_rest())
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(30)
@@ -79,7 +80,8 @@ class ServicesThread:
 
     def __exit__(self, *exc_info: object) -> None:
         try:
-            self._call(self.services.stop())
+            self._call(self.services.stop(abort=True))
+            self._call(_cancel_the_rest())
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(30)
