@@ -57,6 +57,21 @@ def as_access_token(cached: CachedToken) -> AccessToken:
     return AccessToken(cached.value, int(cached.expires_on))
 
 
+def _host_shared(credential: Any, name: object, options: RefreshOptions, *, asynchronous: bool) -> Any:
+    """``credential`` wrapped to share its tokens through the host store of ``name``.
+
+    :raises TypeError: a name that is not a str.
+    :raises ValueError: an empty name.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"share_across_processes must be a str (a name) or None, not {type(name).__name__}")
+    if not name:
+        raise ValueError("share_across_processes must be a non-empty name")
+    from ._host_credential import host_shared  # loads filelock: only for those who share
+
+    return host_shared(credential, name, options, asynchronous=asynchronous)
+
+
 class CredentialFace(Face):
     """The options, keys and idle timers of a ``BackgroundRefreshCredential``, sync or async.
 
@@ -66,6 +81,7 @@ class CredentialFace(Face):
     :keyword float refresh_timeout: see the public classes.
     :keyword on_refresh: see the public classes.
     :keyword bool refresh_when_idle: see the public classes.
+    :keyword str share_across_processes: see the public classes.
     """
 
     # Set by each public class: whether the wrapped credential is async, and the longest wait.
@@ -81,6 +97,7 @@ class CredentialFace(Face):
         refresh_timeout: float = 30.0,
         on_refresh: Callable[[bgrefresh_policy.RefreshEvent], object] | None = None,
         refresh_when_idle: bool = False,
+        share_across_processes: str | None = None,
     ) -> None:
         if isinstance(credential, CredentialFace):
             raise TypeError("credential is a BackgroundRefreshCredential already: use it as it is")
@@ -91,6 +108,9 @@ class CredentialFace(Face):
         if self._WAIT_LIMIT is not None:
             check_wait_limit("refresh_timeout", options.refresh_timeout, self._WAIT_LIMIT)
         warn_if_inline_only(options.min_validity, stacklevel=_CALLER)
+        if share_across_processes is not None:
+            # The engine, and the policies the wrapper lends it to, call the host-shared credential.
+            credential = _host_shared(credential, share_across_processes, options, asynchronous=self._ASYNCHRONOUS)
         self._credential = credential
         self._on_refresh = on_refresh
         if on_refresh is not None:
