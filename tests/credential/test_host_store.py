@@ -31,7 +31,7 @@ import bgrefresh_policy.aio
 from bgrefresh_policy._host_store import FORMAT, VERSION, HostStore, NotPrivateError, host_directory
 from bgrefresh_policy._key_state import TokenKey
 from tests.credential.conftest import OTHER_SCOPE, SCOPE
-from tests.support import HANG_GUARD, ScriptedCredential, SyncScriptedCredential
+from tests.support import HANG_GUARD, ScriptedCredential, SyncScriptedCredential, bearer, make_request
 
 KEY = TokenKey.of([SCOPE])
 NAME = "payments"
@@ -353,3 +353,15 @@ def test_a_trio_call_waits_for_the_host_lock_off_the_event_loop_and_can_be_cance
         await wrapper.close()
 
     trio.run(main)
+
+
+def test_a_policy_built_on_a_sharing_wrapper_shares_through_the_store_too() -> None:
+    first, second = sync_inner(), sync_inner()
+    with sharing(first) as stored_it, sharing(second) as wrapper:
+        token = stored_it.get_token(SCOPE).token
+        policy = bgrefresh_policy.BackgroundRefreshTokenPolicy(wrapper, SCOPE)
+        request = make_request()
+        policy.on_request(request)
+        assert bearer(request) == f"Bearer {token}"
+        assert policy._store is wrapper._store  # the wrapper's engine
+    assert second.calls == []

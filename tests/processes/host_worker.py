@@ -78,9 +78,9 @@ def _answer(command: str, token: str | None, outcomes: list[str]) -> object:
     return token
 
 
-def _serve_sync(wrapper: Any, outcomes: list[str], pipe: Connection) -> None:
+def _serve_sync(wrapper: Any, outcomes: list[str], pipe: Connection, *, until: str = "stop") -> None:
     pipe.send(("ready", os.getpid()))
-    while (command := pipe.recv()) != "stop":
+    while (command := pipe.recv()) != until:
         if command == "go":
             pipe.send(("arrived", os.getpid()))
         token = str(wrapper.get_token(SCOPE).token) if command in _ASKS else None
@@ -108,9 +108,15 @@ def serve(config: WorkerConfig, pipe: Connection) -> None:
         _serve_sync(wrapper, outcomes, pipe)
 
 
-def fork_parent(config: WorkerConfig, pipes: list[Connection]) -> None:
-    """A spawned parent's main: build one sync wrapper, fork a worker per pipe, and wait for them."""
+def fork_parent(config: WorkerConfig, pipes: list[Connection], control: Connection | None = None) -> None:
+    """A spawned parent's main: build one sync wrapper, fork a worker per pipe, and wait for them.
+
+    With a ``control`` pipe, the parent first answers ``token`` commands on it until ``fork``: the
+    test can have it hold a token, and a refresh in flight, as it forks.
+    """
     wrapper, outcomes = build(config)
+    if control is not None:
+        _serve_sync(wrapper, outcomes, control, until="fork")
     context = multiprocessing.get_context("fork")
     children = [context.Process(target=_serve_sync, args=(wrapper, outcomes, pipe)) for pipe in pipes]
     for child in children:

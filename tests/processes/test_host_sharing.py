@@ -59,15 +59,19 @@ class Workers:
             pipes.append(ours)
         return self._ready(pipes)
 
-    def fork(self, config: WorkerConfig, count: int) -> list[Any]:
-        """``count`` workers forked by one spawned parent, from the wrapper it built."""
+    def fork(self, config: WorkerConfig, count: int, *, control: Any = None) -> list[Any]:
+        """``count`` workers forked by one spawned parent, from the wrapper it built; with ``control``
+        (a pipe's other end), the parent answers on it until told to ``fork``."""
         context = multiprocessing.get_context("spawn")
         ends = [context.Pipe() for _ in range(count)]
         # Not a daemon: a daemon may not have children.
-        parent = context.Process(target=fork_parent, args=(config, [theirs for _, theirs in ends]))
+        parent = context.Process(target=fork_parent, args=(config, [theirs for _, theirs in ends], control))
         parent.start()
         self.processes.append(parent)
-        return self._ready([ours for ours, _ in ends])
+        return ends
+
+    def forked(self, config: WorkerConfig, count: int) -> list[Any]:
+        return self._ready([ours for ours, _ in self.fork(config, count)])
 
     def _ready(self, pipes: list[Any]) -> list[Any]:
         for pipe in pipes:
@@ -117,12 +121,12 @@ def _config(emulator: Emulator, name: str | None, **options: Any) -> WorkerConfi
     return WorkerConfig(emulator.authority, emulator.ca_path, name, **options)
 
 
-@pytest.mark.parametrize("start", ["spawn", "fork"])
+@pytest.mark.parametrize("start", ["spawn", "spawn, asyncio", "fork"])
 def test_eight_processes_starting_together_make_one_token_request(
     emulator: Emulator, workers: Workers, start: str
 ) -> None:
-    config = _config(emulator, "payments")
-    pipes = (workers.spawn if start == "spawn" else workers.fork)(config, WORKERS)
+    config = _config(emulator, "payments", asynchronous=start.endswith("asyncio"))
+    pipes = (workers.forked if start == "fork" else workers.spawn)(config, WORKERS)
     tokens = _all_arrive_then_answer(emulator, pipes, held=1)
     assert len(set(tokens)) == 1
     assert emulator.tokens.requests == 1
@@ -198,3 +202,35 @@ def test_another_process_takes_over_a_refresh_whose_process_was_killed(emulator:
     taker.send("events")
     assert _receive(taker) == ["inline:new_token", "background:new_token"]  # not timed out
     assert emulator.tokens.requests == 3  # start-up, the killed refresh, the one taken over
+
+
+def test_forked_workers_answer_at_once_and_take_the_refresh_their_parent_had_in_flight(
+    emulator: Emulator, workers: Workers
+) -> None:
+    emulator.tokens.lifetime = DUE_AT_ONCE
+    ours, theirs = multiprocessing.get_context("spawn").Pipe()
+    ends = workers.fork(_config(emulator, "payments", refresh_timeout=HANG_GUARD * 4), WORKERS, control=theirs)
+    (parent,) = workers._ready([ours])
+    parent.send("token")
+    first = _receive(parent)
+    emulator.tokens.lifetime = 3600
+    emulator.tokens.hold()
+    parent.send("token")  # due: its background refresh takes the host lock, and the endpoint holds it
+    assert _receive(parent) == first
+    eventually(lambda: emulator.tokens.held == 1)
+    parent.send("fork")  # with the refresh in flight, on another thread of the parent
+    pipes = workers._ready([pipe for pipe, _ in ends])
+    for pipe in pipes:  # the token they inherited, at once: none waits for the parent's refresh
+        pipe.send("token")
+    assert [_receive(pipe) for pipe in pipes] == [first] * WORKERS
+    assert emulator.tokens.held == 1
+    emulator.tokens.release()
+    refreshed: set[str] = set()
+    for pipe in pipes:
+        token = first
+        while token == first:  # each child's own refresh waited on the host lock, and took the parent's token
+            pipe.send("token")
+            token = _receive(pipe)
+        refreshed.add(token)
+    assert len(refreshed) == 1
+    assert emulator.tokens.requests == 2
