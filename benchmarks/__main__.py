@@ -16,6 +16,7 @@ import azure.core
 import bgrefresh_policy
 from bgrefresh_policy._demo.arguments import count, seconds
 
+from .host_sharing import host_sharing, print_host_sharing
 from .hot_path import async_hot_path, memory_per_policy, sync_hot_path
 from .import_cost import import_cost
 from .scenarios import clients_on_one_credential, many_cycles, refresh_burst
@@ -169,6 +170,8 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     print(f"{'policy':<12}{'first cycle':>12}{'per cycle (median)':>20}")
     for name, row in clients.items():
         print(f"{name:<12}{row['first']:>12}{row['per_cycle']:>20.0f}")
+    report["host_sharing"] = host_sharing()
+    print_host_sharing(report["host_sharing"])
     return report
 
 

@@ -234,3 +234,14 @@ def test_forked_workers_answer_at_once_and_take_the_refresh_their_parent_had_in_
         refreshed.add(token)
     assert len(refreshed) == 1
     assert emulator.tokens.requests == 2
+
+
+def test_the_benchmark_counts_one_request_per_start_up_and_per_refresh_with_the_option() -> None:
+    from benchmarks.host_sharing import host_sharing
+
+    report = host_sharing(process_counts=(3,), rounds=1)
+    assert report["requests"] == {
+        "3/off": {"start_up": 3, "refresh": 3},
+        "3/on": {"start_up": 1, "refresh": 1},
+    }
+    assert set(report["call_us"]) >= {"get_token, option off", "get_token, option on"}
