@@ -63,6 +63,7 @@ class BackgroundRefreshCredential(CredentialFace, ThreadFace):
         ``BackgroundRefreshCredential``, a class instead of an instance, or an option of the wrong type.
     :raises ~bgrefresh_policy._host_store.NotPrivateError: (a ``PermissionError``) the store's
         directory exists and is not private to this user.
+    :raises NotImplementedError: ``share_across_processes`` on a host without POSIX user ids (Windows).
     :raises ValueError: an empty ``share_across_processes``, a negative or non-finite option, or a
         ``refresh_timeout`` above ``threading.TIMEOUT_MAX``.
     """

@@ -62,7 +62,10 @@ def host_directory() -> Path:
 
     :return: the directory.
     :raises NotPrivateError: it exists and is not a directory of this user's that only this user can enter.
+    :raises NotImplementedError: not a POSIX host (no user id to make the directory private to).
     """
+    if not hasattr(os, "geteuid"):
+        raise NotImplementedError("share_across_processes needs a POSIX host (Linux, macOS)")
     uid = os.geteuid()
     directory = _base() / f"bgrefresh-policy-{uid}"
     try:

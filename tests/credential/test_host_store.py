@@ -365,3 +365,9 @@ def test_a_policy_built_on_a_sharing_wrapper_shares_through_the_store_too() -> N
         assert bearer(request) == f"Bearer {token}"
         assert policy._store is wrapper._store  # the wrapper's engine
     assert second.calls == []
+
+
+def test_a_host_without_posix_user_ids_is_told_the_option_needs_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(os, "geteuid")  # as on Windows
+    with pytest.raises(NotImplementedError, match="POSIX"):
+        sharing(sync_inner())
