@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import statistics
-import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
 from azure.core.credentials import AccessTokenInfo, TokenRequestOptions
 
 import bgrefresh_policy
+from bgrefresh_policy._demo.processes import private_runtime
 
 from .harness import SCOPE, TOKEN
 
@@ -130,21 +128,6 @@ def _requests(endpoint: _Endpoint, processes: int, name: str | None) -> tuple[in
     return at_start, endpoint.requests - at_start
 
 
-@contextmanager
-def _private_runtime() -> Iterator[None]:
-    """A store of the benchmark's own, in a private temporary directory the spawned processes inherit."""
-    before = os.environ.get("XDG_RUNTIME_DIR")
-    with tempfile.TemporaryDirectory() as directory:
-        os.environ["XDG_RUNTIME_DIR"] = directory
-        try:
-            yield
-        finally:
-            if before is None:
-                del os.environ["XDG_RUNTIME_DIR"]
-            else:
-                os.environ["XDG_RUNTIME_DIR"] = before
-
-
 def _per_call_us(cases: dict[str, tuple[Callable[[], object], int]], rounds: int) -> dict[str, float]:
     """Per case, the median over ``rounds`` interleaved rounds of microseconds per call."""
     timings: dict[str, list[float]] = {what: [] for what in cases}
@@ -199,7 +182,7 @@ def host_sharing(*, process_counts: tuple[int, ...] = (8, 32), rounds: int = 9) 
     server = threading.Thread(target=endpoint.serve_forever, daemon=True)
     server.start()
     try:
-        with _private_runtime():
+        with private_runtime():
             for processes in process_counts:
                 for option, name in (("off", None), ("on", f"benchmark-{processes}")):
                     at_start, per_refresh = _requests(endpoint, processes, name)

@@ -178,8 +178,9 @@ class HostStore:
         )
 
 
-def _number(value: object) -> int | None:
-    """``value`` as whole seconds, as ``AccessTokenInfo`` holds them; None if it is not a number."""
+def _number(value: object) -> Any:
+    """``value`` if it is a finite number of seconds, else None; a fraction is kept as the credential gave it,
+    so that a token read back compares equal to the one written."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return int(value)
+        return value
     return None
