@@ -371,3 +371,19 @@ def test_a_host_without_posix_user_ids_is_told_the_option_needs_one(monkeypatch:
     monkeypatch.delattr(os, "geteuid")  # as on Windows
     with pytest.raises(NotImplementedError, match="POSIX"):
         sharing(sync_inner())
+
+
+def test_a_lock_held_past_refresh_timeout_is_not_waited_on_again_for_ever(caplog: pytest.LogCaptureFixture) -> None:
+    # A holder that is alive but stuck (its credential call hangs): after refresh_timeout, the
+    # process asks its own credential rather than keep its callers waiting.
+    stuck = store().lock(KEY)
+    stuck.acquire()
+    inner = sync_inner()
+    with sharing(inner, refresh_timeout=0.2) as wrapper:
+        assert wrapper.get_token(SCOPE).token == "token-1"
+        assert wrapper._credential.get_token_info(SCOPE, options={"tenant_id": None}).token == "token-2"
+    stuck.release()
+    assert len(inner.calls) == 2
+    told = [r.getMessage() for r in caplog.records if r.name == "bgrefresh_policy._host_credential"]
+    assert len(told) == 1  # once, however often
+    assert "longer than refresh_timeout (0.2 s)" in told[0]
