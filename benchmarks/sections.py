@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .host_sharing import host_sharing, print_host_sharing
 from .hot_path import async_hot_path, memory_per_policy, sync_hot_path
 from .import_cost import import_cost
 from .scenarios import clients_on_one_credential, many_cycles, refresh_burst
@@ -205,6 +206,11 @@ async def _wrapper(args: argparse.Namespace, report: Report) -> None:
 
 # Weights: each section's seconds in a run with the defaults on the 2-core development machine
 # (6 min 08 s in all), which the progress line scales by the pace of the run at hand.
+async def _host_sharing(args: argparse.Namespace, report: Report) -> None:
+    report["host_sharing"] = host_sharing()
+    print_host_sharing(report["host_sharing"])
+
+
 SECTIONS = [
     Section("1-2. async latency across a refresh, no-op and aiohttp transports", 42.0, _refresh_bursts),
     Section("3. async, the cost of a request with a valid token", 29.0, _async_hot_path),
@@ -216,4 +222,5 @@ SECTIONS = [
     Section("10. import, each side in a new interpreter", 47.0, _imports),
     Section("11. ten clients on one credential", 0.5, _ten_clients),
     Section("12-13. the credential wrapper: get_token_info, and a pipeline during a refresh", 70.0, _wrapper),
+    Section("14. worker processes sharing one token per host (share_across_processes)", 70.0, _host_sharing),
 ]

@@ -43,11 +43,20 @@ class BackgroundRefreshCredential(CredentialFace[AsyncTokenProvider], LoopFace):
         the wrapped credential (never with the token); one that raises is logged once.
     :keyword bool refresh_when_idle: refresh each key's token when it falls due even while no call
         comes, so that the first call after a quiet period does not wait. Defaults to False.
+    :keyword str share_across_processes: a name: every process of this OS user on this machine
+        whose wrapper gives the same name shares one token per key and one credential call in
+        flight, through a private store (a 0700 directory of 0600 files, in ``XDG_RUNTIME_DIR``
+        or ``/dev/shm``). A process with no usable token waits for another's call, at most
+        ``refresh_timeout``; one with a valid due token keeps using it. Needs the ``processes``
+        extra (filelock). None (the default) shares nothing across processes.
     :ivar bool closed: True once :meth:`close` has run.
     :raises TypeError: a credential with neither ``get_token_info`` nor ``get_token``, one of
         azure-identity's sync credentials (use ``bgrefresh_policy.BackgroundRefreshCredential``), a
         ``BackgroundRefreshCredential``, a class instead of an instance, or an option of the wrong type.
-    :raises ValueError: a negative or non-finite option.
+    :raises ~bgrefresh_policy._host_store.NotPrivateError: (a ``PermissionError``) the store's
+        directory exists and is not private to this user.
+    :raises NotImplementedError: ``share_across_processes`` on a host without POSIX user ids (Windows).
+    :raises ValueError: an empty ``share_across_processes``, a negative or non-finite option.
     """
 
     _ASYNCHRONOUS = True

@@ -19,7 +19,7 @@ from azure.core.credentials import TokenRequestOptions
 from ._face import Face
 from ._key_state import CachedToken, TokenKey
 from ._options import (
-    FaceOptions,
+    CredentialOptions,
     RefreshOptions,
     Unpack,
     check_credential,
@@ -39,6 +39,21 @@ _CALLER = 3
 CredentialT = TypeVar("CredentialT")
 
 
+def _host_shared(credential: Any, name: object, options: RefreshOptions, *, asynchronous: bool) -> Any:
+    """``credential`` wrapped to share its tokens through the host store of ``name``.
+
+    :raises TypeError: a name that is not a str.
+    :raises ValueError: an empty name.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"share_across_processes must be a str (a name) or None, not {type(name).__name__}")
+    if not name:
+        raise ValueError("share_across_processes must be a non-empty name")
+    from ._host_credential import host_shared  # loads filelock: only for those who share
+
+    return host_shared(credential, name, options, asynchronous=asynchronous)
+
+
 class CredentialFace(Face, Generic[CredentialT]):
     """The constructor, options, keys and idle timers of a ``BackgroundRefreshCredential``, sync or async.
 
@@ -51,14 +66,18 @@ class CredentialFace(Face, Generic[CredentialT]):
     # Whether it joins its credential's engine; False only for a provider's (share_tokens=False).
     _share_tokens = True
 
-    def __init__(self, credential: CredentialT, **options: Unpack[FaceOptions]) -> None:
+    def __init__(self, credential: CredentialT, **options: Unpack[CredentialOptions]) -> None:
         if isinstance(credential, CredentialFace):
             raise TypeError("credential is a BackgroundRefreshCredential already: use it as it is")
         check_credential(credential, asynchronous=self._ASYNCHRONOUS, face="credential")
-        taken = take_options(dict(options), FaceOptions, caller=type(self).__name__)
+        taken = take_options(dict(options), CredentialOptions, caller=type(self).__name__)
         refresh = checked_refresh_options(taken, wait_limit=self._WAIT_LIMIT)
         warn_if_inline_only(refresh.min_validity, stacklevel=_CALLER)
         on_refresh, refresh_when_idle = taken["on_refresh"], taken["refresh_when_idle"]
+        name = taken["share_across_processes"]
+        if name is not None:
+            # The engine, and the policies the wrapper lends it to, call the host-shared credential.
+            credential = _host_shared(credential, name, refresh, asynchronous=self._ASYNCHRONOUS)
         self._credential: Any = credential
         self._on_refresh = on_refresh
         if on_refresh is not None:

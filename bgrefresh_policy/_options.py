@@ -21,6 +21,7 @@ else:  # pragma: no cover - Python 3.10
 
 __all__ = [
     "ClientOptions",
+    "CredentialOptions",
     "FaceOptions",
     "PolicyOptions",
     "RefreshOptions",
@@ -56,6 +57,12 @@ class FaceOptions(TypedDict, total=False):
     refresh_when_idle: bool
 
 
+class CredentialOptions(FaceOptions, total=False):
+    """What a ``BackgroundRefreshCredential`` takes: a face's options, and the host store's name."""
+
+    share_across_processes: str | None
+
+
 class ClientOptions(FaceOptions, total=False):
     """What ``enable_background_refresh`` takes: a face's options, and whether to share tokens."""
 
@@ -77,6 +84,7 @@ _DEFAULTS: dict[str, Any] = {
     "share_tokens": True,
     "on_refresh": None,
     "refresh_when_idle": False,
+    "share_across_processes": None,
 }
 _OPTION_NAMES = tuple(_DEFAULTS)
 

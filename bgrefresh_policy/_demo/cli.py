@@ -56,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     add("--no-progress", action="store_true", help="print no progress line while running")
     add("--events", action="store_true", help="print each refresh event of the background policy as it happens")
+    add(
+        "--processes",
+        type=count,
+        metavar="N",
+        help="instead: N worker processes, each with its own credential wrapper, without and with "
+        'share_across_processes; the token requests of each (needs the "processes" extra), >= 1',
+    )
     add("--version", action="version", version=f"bgrefresh-policy {__version__}")
     return parser
 
@@ -163,6 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if args.plot:
         check_plot_target(parser, args.plot)
+    if args.processes is not None:
+        return _main_processes(args)
     print(
         f"token endpoint answers in {seconds_text(args.token_latency)}; a new token is due every "
         f"{seconds_text(args.refresh_every)}; {args.rate:g} requests/s, at most {args.concurrency} in flight, "
@@ -182,4 +191,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.plot:
         plot(results, args.plot, duration=args.duration, due_after=args.refresh_every)
         print(f"chart written to {args.plot}")
+    return 0
+
+
+async def _run_processes(args: argparse.Namespace) -> dict[str, Any]:
+    from .processes import run_processes
+    from .servers import DemoServers
+
+    servers = DemoServers(token_latency=args.token_latency, token_lifetime=_REFRESH_WINDOW + args.refresh_every)
+    base_url = await servers.start()
+    try:
+        return await run_processes(
+            servers, base_url + "/token", SCOPE, processes=args.processes, duration=args.duration, rate=args.rate
+        )
+    finally:
+        await servers.stop()
+
+
+def _main_processes(args: argparse.Namespace) -> int:
+    print(
+        f"{args.processes} worker processes, each with its own credential wrapper, asking for a token "
+        f"{args.rate:.0f} times/s in all for {args.duration:.0f} s; token endpoint answers in "
+        f"{args.token_latency:.1f} s; a new token is due every {args.refresh_every:.1f} s\n"
+    )
+    counts = asyncio.run(_run_processes(args))
+    print(f"{'share_across_processes':<24}{'token requests at start-up':>28}{'in all':>8}")
+    for option, row in counts.items():
+        print(f"{option:<24}{row.start_up:>28}{row.total:>8}")
     return 0
