@@ -57,7 +57,7 @@ class BackgroundRefreshCredential(CredentialFace[TokenProvider], ThreadFace):
     :raises TypeError: a credential with neither ``get_token_info`` nor ``get_token``, an async
         one (use ``bgrefresh_policy.aio.BackgroundRefreshCredential``), a
         ``BackgroundRefreshCredential``, a class instead of an instance, or an option of the wrong type.
-    :raises ~bgrefresh_policy._host_store.NotPrivateError: (a ``PermissionError``) the store's
+    :raises PermissionError: (``NotPrivateError``) the store's
         directory exists and is not private to this user.
     :raises NotImplementedError: ``share_across_processes`` on a host without POSIX user ids (Windows).
     :raises ValueError: an empty ``share_across_processes``, a negative or non-finite option, or a

@@ -38,7 +38,7 @@ nitpick_ignore_regex = [
     ("py:class", r"bgrefresh_policy\._enable\.ClientT"),  # the client's own type, returned as it is
     # The options' TypedDicts (``**options: Unpack[...]``) are for type checkers: each public
     # docstring lists the keywords. CredentialT is the wrapped credential's type.
-    ("py:class", r"bgrefresh_policy\._options\.(Face|Client|Policy)Options"),
+    ("py:class", r"bgrefresh_policy\._options\.(Face|Client|Policy|Credential)Options"),
     ("py:class", r"bgrefresh_policy\._credential_face\.CredentialT"),
     ("py:class", r"bgrefresh_policy\._face_(a?sync)\._FaceT"),  # what __enter__ returns: the object itself
 ]
