@@ -219,8 +219,9 @@ def enable_background_refresh(client: ClientT, **options: Unpack[ClientOptions])
         object that is not an Azure SDK client), or an option of the wrong type.
     :raises ValueError: an option out of range. Either error leaves the client as it was.
 
-    Enabled clients cannot be pickled (azure-core's can be): the classes their policies become
-    are made at run time. Azure SDK clients are seldom pickled; build a new one instead.
+    The policies of an enabled client pickle and copy as the policies do (their classes are made
+    again where the pickle is loaded, and no token goes with them); a client whose child-client
+    factories were wrapped (Storage, Tables) cannot be pickled whole.
     """
     taken = take_options(dict(options), ClientOptions, caller="enable_background_refresh")
     _enable(client, taken, required=True)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
+from typing import Any, ClassVar, SupportsIndex
 from urllib.parse import urlsplit
 
 from azure.core.pipeline.policies import AsyncBearerTokenCredentialPolicy, BearerTokenCredentialPolicy
@@ -208,6 +208,25 @@ def is_bearer_policy(candidate: Any) -> bool:
     return isinstance(candidate, (AsyncBearerTokenCredentialPolicy, BearerTokenCredentialPolicy))
 
 
+class _MadeFor:
+    """Mixed into every class :func:`background_class` makes: such a policy is pickled (and copied)
+    by the family class it was made for, which is importable, and made again where it is loaded."""
+
+    __slots__ = ()  # adds nothing to the instances' layout: their class changes in place (see _enable)
+    _FAMILY: ClassVar[type]
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> tuple[Any, ...]:
+        return (_rebuild, (self._FAMILY, self.__getstate__()))  # type: ignore[attr-defined]
+
+
+def _rebuild(family: type, state: dict[str, Any]) -> PolicyBase:
+    """A policy of ``background_class(family)`` with ``state``: how a pickled one is loaded."""
+    made = background_class(family)
+    policy = made.__new__(made)
+    policy.__setstate__(state)
+    return policy
+
+
 def background_class(family: type) -> type[PolicyBase]:
     """The class a policy of class ``family`` becomes to refresh in the background.
 
@@ -224,6 +243,6 @@ def background_class(family: type) -> type[PolicyBase]:
         made = _CLASSES.get(family)
         if made is None:
             name = f"BackgroundRefresh{family.__name__}"
-            bases = (*_adapters(family, asynchronous), family, ours)
-            made = _CLASSES[family] = type(name, bases, {"__module__": __name__})
+            bases = (*_adapters(family, asynchronous), family, ours, _MadeFor)
+            made = _CLASSES[family] = type(name, bases, {"__module__": __name__, "_FAMILY": family})
         return made

@@ -53,7 +53,7 @@ class PolicyBase(Face):
     # Attributes that hold locks, threads, tasks or shared tokens: not copied or pickled;
     # _share and _new_runtime remake them.
     _RUNTIME: tuple[str, ...] = ()
-    _SHARED = ("_shared", "_store", "_own", "closed")
+    _SHARED = ("_shared", "_store", "_own", "closed", "_held")  # _held: Key Vault's (see _families)
     # Whether the policy shares its credential's tokens (the share_tokens option).
     _share_tokens = True
     # Whether its tokens are CAE ones (enable_cae): part of every key it uses.
@@ -337,7 +337,8 @@ class PolicyBase(Face):
         # built on it does; unpickled elsewhere, that credential is a new object, with none yet.
         state["_options"] = self._store.options
         state["_key"] = self._default_key
-        state["next"] = None  # the links belong to the pipeline this copy is not part of
+        # ``next`` stays, as in azure-core's policies: a client or pipeline pickled whole is linked
+        # as it was; a policy pickled alone brings the rest of its pipeline, as azure-core's does.
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -7,6 +7,8 @@ Real SDK clients against the loopback services; the user-written credential of
 
 from __future__ import annotations
 
+import copy
+import pickle
 import threading
 from typing import Any
 
@@ -126,3 +128,30 @@ def test_a_bad_option_leaves_a_sync_client_as_it_was(sync_services: Services) ->
     enable_background_refresh(client)
     assert [group.name for group in client.resource_groups.list()] == ["rg"]
     assert type(bearer_policies(client)[0]).__name__ == "BackgroundRefreshARMChallengeAuthenticationPolicy"
+
+
+def test_an_enabled_clients_policies_pickle_by_their_family_without_tokens(sync_services: Services) -> None:
+    """The classes enable_background_refresh makes are made again where a pickle is loaded; no token goes with it."""
+    credential = SyncIssuer()
+    vault = enable_background_refresh(
+        SecretClient(
+            sync_services.url, credential, verify_challenge_resource=False, connection_verify=sync_services.ca_path
+        )
+    )
+    arm = enable_background_refresh(
+        ResourceManagementClient(credential, "sub", base_url=sync_services.url, connection_verify=sync_services.ca_path)
+    )
+    assert vault.get_secret("db").value == "value-of-db"
+    assert [group.name for group in arm.resource_groups.list()] == ["rg"]
+    (vault_policy,) = bearer_policies(vault)
+    assert vault_policy._token is not None  # a token is cached: it must not be pickled
+    data = pickle.dumps(vault_policy)
+    assert b"token-" not in data
+    loaded = pickle.loads(data)
+    assert type(loaded) is type(vault_policy)  # the same class, made once per family
+    assert loaded._token is None
+    assert not loaded.closed
+    assert type(copy.copy(vault_policy)) is type(vault_policy)
+    arm_copy = pickle.loads(pickle.dumps(arm))  # a whole client, as azure-core's pickles
+    assert [group.name for group in arm_copy.resource_groups.list()] == ["rg"]
+    assert type(bearer_policies(arm_copy)[0]) is type(bearer_policies(arm)[0])
