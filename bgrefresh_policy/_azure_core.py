@@ -35,6 +35,7 @@ __all__ = [
     "is_due",
     "pipeline_policies",
     "policy_credential",
+    "policy_scopes",
 ]
 
 # azure.core.pipeline.policies._authentication, 1.38.3+: a token without refresh_on is due with
@@ -186,6 +187,11 @@ def pipeline_policies(pipeline: Any) -> list[Any]:
 def policy_credential(policy: Any) -> Any:
     """The credential a bearer policy built by azure-core's ``__init__`` holds (``_credential``), or None."""
     return policy.__dict__.get("_credential")
+
+
+def policy_scopes(policy: Any) -> tuple[str, ...]:
+    """The scopes a bearer policy built by azure-core's ``__init__`` asks for (``_scopes``)."""
+    return tuple(policy.__dict__.get("_scopes", ()))
 
 
 def cae_enabled(policy: Any) -> bool:

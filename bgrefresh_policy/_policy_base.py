@@ -11,7 +11,7 @@ from azure.core.credentials import AccessToken, AccessTokenInfo
 from azure.core.pipeline import PipelineRequest
 
 # The event types by their public names, which load them when first resolved (see _events).
-from ._azure_core import cae_enabled, enforce_https
+from ._azure_core import cae_enabled, enforce_https, policy_credential, policy_scopes
 from ._face import Face, is_wrapper
 from ._key_state import CachedToken, TokenKey, checked_token
 from ._options import (
@@ -161,13 +161,11 @@ class PolicyBase(Face):
         """
         stand_in = cls.__new__(cls)
         stand_in.__dict__.update(policy.__dict__)
-        scopes, cae = tuple(policy._scopes), cae_enabled(policy)
-        credential = stand_in._configure(
-            policy._credential, scopes, {**options, "enable_cae": cae}, scopes_required=False
-        )
+        scopes, cae, held = policy_scopes(policy), cae_enabled(policy), policy_credential(policy)
+        credential = stand_in._configure(held, scopes, {**options, "enable_cae": cae}, scopes_required=False)
         stand_in._configured(idle=False)
         state = {name: value for name, value in stand_in.__dict__.items() if name not in policy.__dict__}
-        if credential is not policy._credential:  # a BackgroundRefreshCredential's: the one it wraps
+        if credential is not held:  # a BackgroundRefreshCredential's: the one it wraps
             state["_credential"] = credential
         return state
 
