@@ -65,6 +65,8 @@ class CredentialFace(Face, Generic[CredentialT]):
     _WAIT_LIMIT: ClassVar[float | None] = None
     # Whether it joins its credential's engine; False only for a provider's (share_tokens=False).
     _share_tokens = True
+    # Where the user's call is for the min_validity warning; None: judged already (see _providers).
+    _warn_from: int | None = _CALLER
 
     def __init__(self, credential: CredentialT, **options: Unpack[CredentialOptions]) -> None:
         if isinstance(credential, CredentialFace):
@@ -72,7 +74,8 @@ class CredentialFace(Face, Generic[CredentialT]):
         check_credential(credential, asynchronous=self._ASYNCHRONOUS, face="credential")
         taken = take_options(dict(options), CredentialOptions, caller=type(self).__name__)
         refresh = checked_refresh_options(taken, wait_limit=self._WAIT_LIMIT)
-        warn_if_inline_only(refresh.min_validity, stacklevel=_CALLER)
+        if self._warn_from is not None:
+            warn_if_inline_only(refresh.min_validity, stacklevel=self._warn_from)
         on_refresh, refresh_when_idle = taken["on_refresh"], taken["refresh_when_idle"]
         name = taken["share_across_processes"]
         if name is not None:

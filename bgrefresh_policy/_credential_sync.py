@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenProvider, TokenRequestOptions
@@ -14,6 +15,9 @@ from ._face_sync import ThreadFace
 from ._key_state import CachedToken
 
 __all__ = ["BackgroundRefreshCredential"]
+
+# A seam for tests: close()'s one deadline for every face it joins.
+_monotonic = time.monotonic
 
 
 class BackgroundRefreshCredential(CredentialFace[TokenProvider], ThreadFace):
@@ -126,14 +130,17 @@ class BackgroundRefreshCredential(CredentialFace[TokenProvider], ThreadFace):
         close the ones they hold.
 
         A thread cannot be stopped in the middle of a credential call, so this waits at most
-        ``refresh_timeout`` seconds for each; one still running then ends on its own. Those
+        ``refresh_timeout`` seconds in all; one still running then ends on its own. Those
         policies and providers are closed too: none calls a closed credential in the background.
         Calls after this wait for a token inline. Sets ``closed``. Safe to call more than once.
         """
-        for face in self._lent_faces():
-            if isinstance(face, ThreadFace):  # all are: _lend refuses an async policy
-                face._close_refreshes()
-        self._close_refreshes()
+        # All are (_lend refuses an async policy); each is closed before any is waited for.
+        faces = [*(face for face in self._lent_faces() if isinstance(face, ThreadFace)), self]
+        for face in faces:
+            face._runner.close(face, 0)
+        deadline = _monotonic() + self._store.options.refresh_timeout
+        for face in faces:
+            face._close_refreshes(max(0.0, deadline - _monotonic()))
         close = getattr(self._credential, "close", None)
         if callable(close):
             close()

@@ -141,9 +141,13 @@ class ThreadFace(Face):
         check_wait_limit("timeout", timeout, threading.TIMEOUT_MAX)
         return self._runner.join(timeout)
 
-    def _close_refreshes(self) -> None:
-        """``close()``: start no background refresh from now on, and join the ones this face started."""
-        if not self._runner.close(self, self._store.options.refresh_timeout):
+    def _close_refreshes(self, timeout: float | None = None) -> None:
+        """``close()``: start no background refresh from now on, and join the ones this face started.
+
+        :param timeout: seconds to wait at most; None: ``refresh_timeout``.
+        """
+        timeout = self._store.options.refresh_timeout if timeout is None else timeout
+        if not self._runner.close(self, timeout):
             _LOGGER.warning(
                 "close(): %d background token refresh(es) still running after refresh_timeout; left to end "
                 "on their daemon threads",

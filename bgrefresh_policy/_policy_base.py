@@ -53,7 +53,9 @@ class PolicyBase(Face):
     # Attributes that hold locks, threads, tasks or shared tokens: not copied or pickled;
     # _share and _new_runtime remake them.
     _RUNTIME: tuple[str, ...] = ()
-    _SHARED = ("_shared", "_store", "_own", "closed", "_held")  # _held: Key Vault's (see _families)
+    _SHARED = ("_shared", "_store", "_own", "closed", "_held", "_lender")  # _held: Key Vault's (_families)
+    # The BackgroundRefreshCredential the policy was built on, if any.
+    _lender: Any = None
     # Whether the policy shares its credential's tokens (the share_tokens option).
     _share_tokens = True
     # Whether its tokens are CAE ones (enable_cae): part of every key it uses.
@@ -113,6 +115,7 @@ class PolicyBase(Face):
         taken = take_options(kwargs, PolicyOptions, caller=type(self).__name__, others_allowed=True)
         options = checked_refresh_options(taken, wait_limit=self._WAIT_LIMIT)
         if is_wrapper(credential):
+            self._lender = credential  # whose close() ends this policy's refreshes too
             credential, taken = credential._lend(self, asynchronous=self._ASYNCHRONOUS, taken=taken)
             options = checked_refresh_options(taken, wait_limit=self._WAIT_LIMIT)
         else:
@@ -178,6 +181,8 @@ class PolicyBase(Face):
         jitter = self.__dict__.pop("_refresh_jitter", 0)
         if held is not None and self._ADOPTS_HELD_TOKEN and self._store.current(self._default_key) is None:
             self._store.store(self._default_key, checked_token(held, "get_token_info"), jitter=jitter)
+        if self._lender is not None:  # lent to the stand-in the state was built on: now to this policy
+            self._lender._lent.add(self)
         self._start_idle()
 
     def _follow(self, key: TokenKey) -> None:

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 __all__ = ["get_async_bearer_token_provider", "get_bearer_token_provider"]
 
+# Seen from warn_if_inline_only: CredentialFace.__init__, _face, the provider function, the user's call.
+_CALLER = 5
+
 
 def _face(face_class: type[CredentialFace[Any]], credential: Any, options: dict[str, Any], caller: str) -> Any:
     """The wrapper behind a provider; any keyword that is no option is refused, as a call would.
@@ -32,8 +35,10 @@ def _face(face_class: type[CredentialFace[Any]], credential: Any, options: dict[
     share_tokens = taken.pop("share_tokens")
     del taken["enable_cae"]  # asked for with each call
     face = face_class.__new__(face_class)
+    face._warn_from = _CALLER  # the user's call, seen from the min_validity warning
     if is_wrapper(credential):
         credential, taken = credential._lend(face, asynchronous=face_class._ASYNCHRONOUS, taken=taken)
+        face._warn_from = None  # the wrapper's options were judged when it was made
     if not share_tokens:
         face._share_tokens = False  # read by __init__: an engine of its own
     face_class.__init__(face, credential, **taken)

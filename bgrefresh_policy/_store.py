@@ -349,7 +349,16 @@ class TokenStore:
             if observe is not None and finished is not None:
                 observe(finished)
             return early
-        self._log(key, completion, error, background=mark is not None, current=current, now=now, delay=delay)
+        self._log(
+            key,
+            completion,
+            error,
+            background=mark is not None,
+            explicit=explicit,
+            current=current,
+            now=now,
+            delay=delay,
+        )
         if observe is not None and finished is not None:
             observe(finished)
         return self._verdict(completion, cached, current, error, explicit=explicit, now=now)
@@ -428,6 +437,7 @@ class TokenStore:
         error: BaseException | None,
         *,
         background: bool,
+        explicit: bool,
         current: CachedToken | None,
         now: float,
         delay: float,
@@ -453,6 +463,8 @@ class TokenStore:
             assert error is not None
             if isinstance(error, RefreshAbandoned):
                 _LOGGER.debug("token refresh for %s abandoned (%s)", key.scopes, described(error))
+            elif explicit:  # the caller's own request (claims): it gets the error, not the current token
+                _LOGGER.debug("token request for %s failed (%s); raised to its caller", key.scopes, described(error))
             elif background:
                 _LOGGER.warning(
                     "background token refresh for %s failed (%s); next attempt in %.0f s at the earliest",

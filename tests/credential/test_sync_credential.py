@@ -6,7 +6,9 @@ credential's call was still held open; "shared one call" is every caller blocked
 
 from __future__ import annotations
 
+import logging
 import threading
+import warnings
 from typing import Any
 
 import pytest
@@ -226,3 +228,25 @@ def test_a_token_is_read_once_as_the_policies_read_it() -> None:
     assert (wrapper.get_token_info(SCOPE).token, wrapper.get_token(SCOPE).token) == ("first", "first")
     assert bgrefresh_policy.get_bearer_token_provider(wrapper, SCOPE)() == "first"
     wrapper.close()
+
+
+def test_a_providers_min_validity_warning_points_at_the_caller_once(sync_inner: SyncScriptedCredential) -> None:
+    with pytest.warns(UserWarning, match="min_validity=300") as warned:
+        bgrefresh_policy.get_bearer_token_provider(sync_inner, SCOPE, min_validity=300)
+    assert [warning.filename for warning in warned] == [__file__]
+    with pytest.warns(UserWarning, match="min_validity=300"):
+        wrapper = bgrefresh_policy.BackgroundRefreshCredential(sync_inner, min_validity=300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # judged with the wrapper: not again
+        bgrefresh_policy.get_bearer_token_provider(wrapper, SCOPE)
+
+
+def test_a_failed_claims_call_is_not_logged_as_using_the_current_token(
+    sync_inner: SyncScriptedCredential, sync_wrapper: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    sync_wrapper.get_token_info(SCOPE)
+    sync_inner.errors.append(ClientAuthenticationError("claims refused"))
+    with pytest.raises(ClientAuthenticationError), caplog.at_level(logging.DEBUG, logger="bgrefresh_policy"):
+        sync_wrapper.get_token(SCOPE, claims="c")
+    assert [record.levelno for record in caplog.records if "failed" in record.getMessage()] == [logging.DEBUG]
+    assert "raised to its caller" in caplog.text

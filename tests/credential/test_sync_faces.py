@@ -131,3 +131,26 @@ def test_enable_on_a_client_built_with_the_wrapper_unwraps_it(
     assert isinstance(policy, BackgroundRefreshTokenPolicy)
     assert policy._credential is sync_inner
     assert policy._shared is sync_wrapper._shared
+    sync_wrapper.close()  # ends what was built on it, the enabled client's policy included
+    assert policy.closed
+
+
+def test_closing_the_wrapper_waits_refresh_timeout_in_all_not_per_face(
+    sync_inner: SyncScriptedCredential, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wrapper = bgrefresh_policy.BackgroundRefreshCredential(sync_inner, refresh_timeout=2)
+    built = [BackgroundRefreshTokenPolicy(wrapper, SCOPE) for _ in range(3)]
+    now = [0.0]
+    given: list[float | None] = []
+
+    def join(runner: Any, timeout: float | None = None, owner: Any = None) -> bool:
+        if timeout:  # as a join on refreshes that never end: the whole timeout goes by
+            given.append(timeout)
+            now[0] += timeout
+        return False
+
+    monkeypatch.setattr("bgrefresh_policy._credential_sync._monotonic", lambda: now[0])
+    monkeypatch.setattr("bgrefresh_policy._runners._threads.ThreadRunner.join", join)
+    wrapper.close()
+    assert given == [2.0]  # the first face took the whole budget; the others wait no more
+    assert all(policy.closed for policy in built)
